@@ -1,0 +1,1 @@
+"""The actor runtime (supervision, registry, mailboxes) and one module per actor kind."""

@@ -1,0 +1,1 @@
+"""The NATS configuration format, typed options and validation. Pure: no actors, no sockets."""

@@ -1,0 +1,1 @@
+"""Sans-IO NATS protocol: bytes in, events out; events in, bytes out. No sockets, actors or clocks."""
