@@ -1,0 +1,418 @@
+"""Sublist: the subscription index, a trie of subject tokens with a bounded result cache.
+
+Owns: inserting and removing subscriptions, and answering "who is interested in this published
+subject" as a `SublistResult` (plain subscribers, and queue subscribers grouped by queue name
+across every matching subject). Each trie node has literal children keyed by token (bytes) and
+separate `*` (pwc) and `>` (fwc) children; plain and queue subscribers are kept apart. A result
+cache (subject -> result, bounded, evicted a chunk at a time) is patched, not cleared, when the
+index changes, and `generation` is bumped on every change so that callers can keep caches of
+their own.
+
+A subscription is any hashable object (identity hash) with `.subject: bytes` and
+`.queue: bytes | None` (None or b"" means a plain subscription); both must stay unchanged
+while it is inserted. Pure and single-threaded: no sockets, actors, clocks or locks; the
+owning actor serialises access.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
+
+from .subjects import valid_subject
+
+__all__ = ["Sublist", "SublistResult", "EMPTY_RESULT", "CACHE_MAX", "CACHE_SWEEP"]
+
+CACHE_MAX = 1024  # cached results kept at most
+CACHE_SWEEP = 256  # how many of the oldest are evicted when the cache is full
+
+_PWC = b"*"
+_FWC = b">"
+
+
+class SublistResult(NamedTuple):
+    """What a published subject matched. Immutable; shared between callers and the cache."""
+
+    psubs: tuple  # plain subscriptions, each once
+    qsubs: tuple  # tuple[tuple[sub, ...], ...]: one inner tuple per queue name
+
+
+EMPTY_RESULT = SublistResult((), ())
+
+
+class _Node:
+    """One trie node: the subs whose subject ends here, and the next level's children."""
+
+    __slots__ = ("children", "pwc", "fwc", "psubs", "qsubs")
+
+    def __init__(self) -> None:
+        self.children: dict[bytes, _Node] = {}
+        self.pwc: _Node | None = None
+        self.fwc: _Node | None = None
+        self.psubs: dict[Any, None] = {}  # insertion-ordered set
+        self.qsubs: dict[bytes, dict[Any, None]] = {}  # queue name -> ordered set
+
+    def is_empty(self) -> bool:
+        return not (self.psubs or self.qsubs or self.children or self.pwc is not None or self.fwc is not None)
+
+
+class Sublist:
+    """Subscription trie with a bounded, incrementally maintained match cache."""
+
+    def __init__(self, cache_size: int = CACHE_MAX) -> None:
+        self._root = _Node()
+        self._cache: dict[bytes, SublistResult] = {}
+        self._cache_max = cache_size
+        self._cache_sweep = max(1, min(CACHE_SWEEP, cache_size // 4)) if cache_size > 0 else 0
+        self._count = 0
+        self.generation = 0
+        self._inserts = 0
+        self._removes = 0
+        self._hits = 0
+        self._misses = 0
+
+    # ------------------------------------------------------------------ size and iteration
+
+    @property
+    def count(self) -> int:
+        """Number of subscriptions."""
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Any]:
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            yield from node.psubs
+            for members in node.qsubs.values():
+                yield from members
+            stack.extend(node.children.values())
+            if node.pwc is not None:
+                stack.append(node.pwc)
+            if node.fwc is not None:
+                stack.append(node.fwc)
+
+    def all_subs(self) -> list:
+        return list(self)
+
+    def __contains__(self, sub: Any) -> bool:
+        node = self._find(sub.subject)
+        if node is None:
+            return False
+        q = sub.queue
+        if q:
+            members = node.qsubs.get(q)
+            return members is not None and sub in members
+        return sub in node.psubs
+
+    def _find(self, subject: bytes) -> _Node | None:
+        node: _Node | None = self._root
+        for tok in subject.split(b"."):
+            if tok == _PWC:
+                node = node.pwc
+            elif tok == _FWC:
+                node = node.fwc
+            else:
+                node = node.children.get(tok)
+            if node is None:
+                return None
+        return node
+
+    # ------------------------------------------------------------------ changes
+
+    def insert(self, sub: Any) -> None:
+        """Add `sub`. Inserting a sub that is already present is a no-op.
+
+        Raises ValueError if `sub.subject` is not a valid subject.
+        """
+        subject = sub.subject
+        if not valid_subject(subject):
+            raise ValueError(f"invalid subject {subject!r}")
+        node = self._root
+        literal = True
+        for tok in subject.split(b"."):
+            if tok == _PWC:
+                nxt = node.pwc
+                if nxt is None:
+                    nxt = node.pwc = _Node()
+                literal = False
+            elif tok == _FWC:
+                nxt = node.fwc
+                if nxt is None:
+                    nxt = node.fwc = _Node()
+                literal = False
+            else:
+                nxt = node.children.get(tok)
+                if nxt is None:
+                    nxt = node.children[tok] = _Node()
+            node = nxt
+        q = sub.queue
+        if q:
+            members = node.qsubs.get(q)
+            if members is None:
+                members = node.qsubs[q] = {}
+            elif sub in members:
+                return
+            members[sub] = None
+        else:
+            if sub in node.psubs:
+                return
+            node.psubs[sub] = None
+        self._count += 1
+        self._inserts += 1
+        self.generation += 1
+
+        cache = self._cache
+        if not cache:
+            return
+        if literal:
+            r = cache.get(subject)
+            if r is not None:
+                cache[subject] = _with_sub(r, sub)
+        else:
+            matches = _cache_matcher(subject)
+            for key, r in cache.items():  # only values change: safe while iterating
+                if matches(key):
+                    cache[key] = _with_sub(r, sub)
+
+    def remove(self, sub: Any) -> bool:
+        """Remove `sub`; False if it was not present. Empty trie nodes are pruned."""
+        literal = self._unlink(sub)
+        if literal is None:
+            return False
+        self._count -= 1
+        self._removes += 1
+        self.generation += 1
+        cache = self._cache
+        if cache:
+            subject = sub.subject
+            if literal:
+                cache.pop(subject, None)
+            else:
+                matches = _cache_matcher(subject)
+                for key in [k for k in cache if matches(k)]:
+                    del cache[key]
+        return True
+
+    def remove_batch(self, subs: Iterable[Any]) -> int:
+        """Remove many subs (e.g. a closed connection's); returns how many were present.
+
+        The cache is swept once for all removed wildcard subs; `generation` is bumped once.
+        """
+        cache = self._cache
+        patterns: set[bytes] = set()
+        removed = 0
+        for sub in subs:
+            literal = self._unlink(sub)
+            if literal is None:
+                continue
+            removed += 1
+            if literal:
+                cache.pop(sub.subject, None)
+            else:
+                patterns.add(sub.subject)
+        if not removed:
+            return 0
+        self._count -= removed
+        self._removes += removed
+        self.generation += 1
+        if patterns and cache:
+            matches = _cache_matcher_any(patterns)
+            for key in [k for k in cache if matches(k)]:
+                del cache[key]
+        return removed
+
+    def _unlink(self, sub: Any) -> bool | None:
+        """Take `sub` out of the trie and prune. None if absent, else whether it was literal."""
+        node = self._root
+        literal = True
+        path: list[tuple[_Node, bytes, _Node]] = []
+        for tok in sub.subject.split(b"."):
+            if tok == _PWC:
+                nxt = node.pwc
+                literal = False
+            elif tok == _FWC:
+                nxt = node.fwc
+                literal = False
+            else:
+                nxt = node.children.get(tok)
+            if nxt is None:
+                return None
+            path.append((node, tok, nxt))
+            node = nxt
+        q = sub.queue
+        if q:
+            members = node.qsubs.get(q)
+            if members is None or sub not in members:
+                return None
+            del members[sub]
+            if not members:
+                del node.qsubs[q]
+        else:
+            if sub not in node.psubs:
+                return None
+            del node.psubs[sub]
+        for parent, tok, child in reversed(path):
+            if not child.is_empty():
+                break
+            if tok == _PWC:
+                parent.pwc = None
+            elif tok == _FWC:
+                parent.fwc = None
+            else:
+                del parent.children[tok]
+        return literal
+
+    # ------------------------------------------------------------------ matching
+
+    def match(self, subject: bytes) -> SublistResult:
+        """All subscriptions interested in the published `subject`.
+
+        A subject with an empty token (leading, trailing or double dot) matches nothing.
+        """
+        r = self._cache.get(subject)
+        if r is not None:
+            self._hits += 1
+            return r
+        return self._match_miss(subject)
+
+    def _match_miss(self, subject: bytes) -> SublistResult:
+        self._misses += 1
+        toks = subject.split(b".")
+        if b"" in toks:
+            return EMPTY_RESULT
+        n = len(toks)
+        psubs: list = []
+        groups: dict[bytes, list] = {}
+        pending: list = []  # (node, index) branches still to walk, from `*` nodes
+        node = self._root
+        i = 0
+        while True:
+            if i == n:
+                # Subs whose subject ends exactly here.
+                if node.psubs:
+                    psubs.extend(node.psubs)
+                if node.qsubs:
+                    for q, members in node.qsubs.items():
+                        g = groups.get(q)
+                        if g is None:
+                            groups[q] = list(members)
+                        else:
+                            g.extend(members)
+            else:
+                fwc = node.fwc
+                if fwc is not None:
+                    # `>` here matches the remaining tokens (at least one is left).
+                    if fwc.psubs:
+                        psubs.extend(fwc.psubs)
+                    if fwc.qsubs:
+                        for q, members in fwc.qsubs.items():
+                            g = groups.get(q)
+                            if g is None:
+                                groups[q] = list(members)
+                            else:
+                                g.extend(members)
+                if node.pwc is not None:
+                    pending.append((node.pwc, i + 1))
+                nxt = node.children.get(toks[i])
+                if nxt is not None:
+                    node = nxt
+                    i += 1
+                    continue
+            if not pending:
+                break
+            node, i = pending.pop()
+
+        if psubs or groups:
+            r = SublistResult(tuple(psubs), tuple(tuple(g) for g in groups.values()))
+        else:
+            r = EMPTY_RESULT
+        cache = self._cache
+        if self._cache_max > 0:
+            if len(cache) >= self._cache_max:
+                for key in list(islice(cache, self._cache_sweep)):
+                    del cache[key]
+            cache[subject] = r
+        return r
+
+    # ------------------------------------------------------------------ monitoring
+
+    def stats(self) -> dict:
+        """Counters under the /subsz field names. Fanout is measured over the cached results."""
+        cache = self._cache
+        matches = self._hits + self._misses
+        max_fanout = 0
+        total = 0
+        for r in cache.values():
+            f = len(r.psubs) + len(r.qsubs)
+            total += f
+            if f > max_fanout:
+                max_fanout = f
+        return {
+            "num_subscriptions": self._count,
+            "num_cache": len(cache),
+            "num_inserts": self._inserts,
+            "num_removes": self._removes,
+            "num_matches": matches,
+            "cache_hit_rate": (self._hits / matches) if matches else 0.0,
+            "max_fanout": max_fanout,
+            "avg_fanout": (total / len(cache)) if cache else 0.0,
+        }
+
+
+def _with_sub(r: SublistResult, sub: Any) -> SublistResult:
+    """`r` plus a newly inserted `sub` that matches its subject."""
+    q = sub.queue
+    if not q:
+        return SublistResult(r.psubs + (sub,), r.qsubs)
+    groups = r.qsubs
+    for i, g in enumerate(groups):
+        if g[0].queue == q:
+            return SublistResult(r.psubs, groups[:i] + (g + (sub,),) + groups[i + 1 :])
+    return SublistResult(r.psubs, groups + ((sub,),))
+
+
+def _pattern_regex(pattern: bytes) -> bytes:
+    """Regex source matching exactly the (cacheable) subjects that `pattern` matches.
+
+    Cached subjects never contain empty tokens, so `*` is one or more non-dot bytes and a
+    final `>` is one or more bytes.
+    """
+    parts = []
+    for tok in pattern.split(b"."):
+        if tok == _PWC:
+            parts.append(rb"[^.]+")
+        elif tok == _FWC:
+            parts.append(rb".+")
+        else:
+            parts.append(re.escape(tok))
+    return rb"\.".join(parts)
+
+
+def _cache_matcher(pattern: bytes) -> Callable[[bytes], bool]:
+    """A fast predicate: does the wildcard `pattern` match this cached subject?"""
+    if pattern == _FWC:
+        return lambda key: True
+    full = re.compile(_pattern_regex(pattern), re.DOTALL).fullmatch
+    # Literal prefix up to the first wildcard token, checked first (cheap) when there is one.
+    i = 0
+    for tok in pattern.split(b"."):
+        if tok == _PWC or tok == _FWC:
+            break
+        i += len(tok) + 1
+    if i == 0:
+        return lambda key: full(key) is not None
+    prefix = pattern[:i]
+    return lambda key: key.startswith(prefix) and full(key) is not None
+
+
+def _cache_matcher_any(patterns: set[bytes]) -> Callable[[bytes], bool]:
+    if _FWC in patterns:
+        return lambda key: True
+    if len(patterns) == 1:
+        return _cache_matcher(next(iter(patterns)))
+    full = re.compile(b"|".join(_pattern_regex(p) for p in patterns), re.DOTALL).fullmatch
+    return lambda key: full(key) is not None
