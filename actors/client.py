@@ -1,0 +1,595 @@
+"""A Client: one connection from a NATS client, as an actor.
+
+It owns the socket, the connection's options (CONNECT), its subscriptions (sid -> Subscription,
+the source of truth the shards index), its outbound buffer, and its counters. Two helper
+greenlets belong to it: the reader (recv, then hand the bytes to the actor as one mailbox
+message and wait until they are processed: one message per read batch, and back-pressure for
+free) and the writer (one sendall per accumulated buffer, bounded by write_deadline). Timers
+(ping, auth) also only send messages to the actor; all state changes happen in its own greenlet.
+
+A Client is temporary: if it crashes its connection closes and the client library reconnects.
+
+Ordering: a PONG is sent only after every shard this client published to has processed those
+publishes (a barrier through the shards), so that `publish; flush()` means what it means on the
+reference: the messages were routed, including to this client's own subscriptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+import gevent
+import gevent.event
+import pykka
+
+from .. import NATS_VERSION
+from ..protocol import errors
+from ..protocol.errors import ProtocolError, err_line
+from ..protocol.parser import CONNECT, ERROR, HPUB, PING, PONG, PUB, SUB, UNSUB, ClientParser
+from ..protocol.subjects import subject_matches, valid_literal_subject, valid_subject
+from .router import Subscription
+from .runtime import Actor
+
+log = logging.getLogger("actor_nats")
+
+PONG_FRAME = b"PONG\r\n"
+PING_FRAME = b"PING\r\n"
+OK_FRAME = b"+OK\r\n"
+READ_SIZE = 65536
+MAX_READ_SIZE = 262144
+SHARD_HIGH_WATER = 64  # pending batches in a shard's mailbox before publishers wait
+
+
+class Client(Actor):
+    kind = "client"
+
+    def __init__(self, path, parent, child_id, ctx, sock, addr, cid: int, reject: str | None = None):
+        super().__init__(path, parent, child_id)
+        self.ctx = ctx
+        self.opts = ctx.options
+        self.sock = sock
+        self.host, self.port = addr[0], addr[1]
+        self.cid = cid
+        self.reject = reject
+        self.start = time.time()
+        self.last_activity = self.start
+        self.parser = ClientParser(self.opts.max_payload, self.opts.max_control_line)
+        # CONNECT options, with the reference's defaults for a client that has not sent one
+        self.verbose = True
+        self.pedantic = True
+        self.echo = True
+        self.headers = False
+        self.no_responders = False
+        self.protocol = 0
+        self.name = ""
+        self.lang = ""
+        self.version = ""
+        self.connect_received = False
+        self.first_pong_sent = False
+        # subscriptions
+        self.subs: dict[bytes, Subscription] = {}
+        self.max_msgs: dict[bytes, int] = {}
+        self.delivered: dict[bytes, int] = {}
+        # output
+        self._out: list[bytes] = []
+        self.pending_bytes = 0
+        self._deferred: list[bytes] | None = None  # control frames held behind a barrier
+        self._barrier_token = 0
+        self._barrier_waiting: set[int] = set()
+        self._barrier_queue: list = []
+        self._inflight: set[int] = set()
+        self._closing = False
+        self.close_reason = ""
+        # counters
+        self.in_msgs = self.in_bytes = self.out_msgs = self.out_bytes = 0
+        self.pings_out = 0
+        # helpers
+        self._wev = gevent.event.Event()
+        self._rev = gevent.event.Event()
+        self._greenlets: list = []
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def describe(self) -> dict:
+        return {"cid": self.cid, "ip": self.host, "port": self.port}
+
+    def started(self) -> None:
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        self._out.append(self._info_frame())
+        self._greenlets.append(gevent.spawn(self._writer))
+        if self.reject:
+            self._send_err(self.reject, close=True, reason="Maximum Connections Exceeded")
+            return
+        self._greenlets.append(gevent.spawn(self._reader))
+        if self.opts.ping_interval > 0:
+            self._greenlets.append(gevent.spawn(self._ticker, self.opts.ping_interval, ("ping_tick",)))
+        self._wev.set()
+
+    def cleanup(self) -> None:
+        self._closing = True
+        current = gevent.getcurrent()
+        for g in self._greenlets:
+            if g is not current:
+                g.kill(block=False)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self._remove_all_subs()
+        self.ctx.client_closed(self)
+
+    # -- mailbox ----------------------------------------------------------------------------
+
+    def handle(self, message):
+        kind = message[0]
+        if kind == "msgs":
+            self._deliver(message[1], message[2], message[3])
+        elif kind == "data":
+            self._on_data(message[1])
+        elif kind == "barrier":
+            self._on_barrier(message[1], message[2])
+        elif kind == "noresp":
+            self._no_responders(message[1], message[2])
+        elif kind == "ping_tick":
+            self._ping_tick()
+        elif kind == "eof":
+            self._close(message[1], flush=False)
+        elif kind == "reregister":
+            self._reregister(message[1])
+        elif kind == "ldm":
+            if self.protocol >= 1:
+                self._send(self._info_frame(ldm=True))
+        elif kind == "close":
+            self._close(message[1], flush=True)
+        elif kind == "stop":
+            self.stop()
+        elif kind == "options":
+            self.opts = message[1]
+            self.parser.max_payload = self.opts.max_payload
+            self.parser.max_control_line = self.opts.max_control_line
+        elif kind == "connz":
+            return self.conn_info(message[1])
+        else:
+            return super().handle(message)
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _reader(self) -> None:
+        sock, ref, rev, shards = self.sock, self.actor_ref, self._rev, self.ctx.shards
+        size = READ_SIZE
+        reason = "Client Closed"
+        try:
+            while True:
+                data = sock.recv(size)
+                if not data:
+                    break
+                if len(data) == size and size < MAX_READ_SIZE:
+                    size *= 2
+                while shards.max_depth() > SHARD_HIGH_WATER:
+                    gevent.sleep(0.0005)
+                rev.clear()
+                ref.tell(("data", data))
+                rev.wait()
+        except (OSError, pykka.ActorDeadError):
+            reason = "Read Error"
+        try:
+            ref.tell(("eof", reason))
+        except pykka.ActorDeadError:
+            pass
+
+    def _on_data(self, data: bytes) -> None:
+        try:
+            if self._closing:
+                return
+            self.last_activity = time.time()
+            events = self.parser.feed(data)
+            pubs: dict[int, list] = {}
+            shard_of = self.ctx.shards.shard_of
+            verbose = self.verbose
+            nmsgs = nbytes = 0
+            for ev in events:
+                op = ev[0]
+                if op == PUB:
+                    if self.pedantic and not valid_literal_subject(ev[1]):
+                        self._send_err(errors.INVALID_PUBLISH_SUBJECT)
+                    idx = shard_of(ev[1])
+                    batch = pubs.get(idx)
+                    if batch is None:
+                        batch = pubs[idx] = []
+                    batch.append(ev)
+                    nmsgs += 1
+                    nbytes += len(ev[4])
+                    if verbose:
+                        self._send_ctl(OK_FRAME)
+                    continue
+                if op == HPUB:
+                    if not self.headers:
+                        self._close("Protocol Violation", flush=True)
+                        break
+                    if self.pedantic and not valid_literal_subject(ev[1]):
+                        self._send_err(errors.INVALID_PUBLISH_SUBJECT)
+                    idx = shard_of(ev[1])
+                    batch = pubs.get(idx)
+                    if batch is None:
+                        batch = pubs[idx] = []
+                    batch.append(ev)
+                    nmsgs += 1
+                    nbytes += len(ev[5])
+                    if verbose:
+                        self._send_ctl(OK_FRAME)
+                    continue
+                if pubs and op in (SUB, UNSUB, PING):
+                    self._flush_pubs(pubs)
+                    pubs = {}
+                if op == PING:
+                    self._on_ping()
+                elif op == SUB:
+                    self._on_sub(ev[1], ev[2], ev[3])
+                elif op == UNSUB:
+                    self._on_unsub(ev[1], ev[2])
+                elif op == PONG:
+                    self.pings_out = 0
+                elif op == CONNECT:
+                    if not self._on_connect(ev[1]):
+                        break
+                    verbose = self.verbose
+                elif op == ERROR:
+                    err: ProtocolError = ev[1]
+                    if err.text is not None:
+                        self._send_err(err.text, close=err.close, reason=err.reason)
+                    else:
+                        self._close(err.reason, flush=True)
+                    break
+                if self._closing:
+                    break
+            self.in_msgs += nmsgs
+            self.in_bytes += nbytes
+            if pubs and not self._closing:
+                self._flush_pubs(pubs)
+        finally:
+            self._rev.set()
+
+    def _flush_pubs(self, pubs: dict) -> None:
+        info = (self.cid, self.actor_ref, self.echo, self.no_responders)
+        refs = self.ctx.shards.refs
+        for idx, batch in pubs.items():
+            self._inflight.add(idx)
+            try:
+                refs[idx].tell(("pub", info, batch, None))
+            except (pykka.ActorDeadError, AttributeError):
+                pass  # the shard is restarting: core NATS may drop, as on a route flap
+
+    # -- protocol ops -----------------------------------------------------------------------
+
+    def _on_connect(self, raw: bytes) -> bool:
+        try:
+            opts = json.loads(raw)
+            if not isinstance(opts, dict):
+                raise ValueError("CONNECT is not an object")
+        except ValueError:
+            self._close("Protocol Violation", flush=True)
+            return False
+        proto = opts.get("protocol", 0)
+        if not isinstance(proto, int) or isinstance(proto, bool) or proto not in (0, 1):
+            self._send_err(errors.INVALID_CLIENT_PROTOCOL, close=True)
+            return False
+        self.verbose = bool(opts.get("verbose", self.verbose))
+        self.pedantic = bool(opts.get("pedantic", self.pedantic))
+        self.echo = bool(opts.get("echo", self.echo))
+        self.headers = bool(opts.get("headers", False)) and not self.opts.no_header_support
+        self.no_responders = bool(opts.get("no_responders", False))
+        self.protocol = proto
+        self.name = str(opts.get("name", "") or "")
+        self.lang = str(opts.get("lang", "") or "")
+        self.version = str(opts.get("version", "") or "")
+        if self.no_responders and not self.headers:
+            self._send_err(errors.NO_RESPONDERS_NEEDS_HEADERS, close=True)
+            return False
+        self.connect_received = True
+        if self.verbose:
+            self._send_ctl(OK_FRAME)
+        return True
+
+    def _on_ping(self) -> None:
+        if self._inflight:
+            self._barrier_token += 1
+            token = self._barrier_token
+            self._barrier_queue.append((token, set(self._inflight)))
+            refs = self.ctx.shards.refs
+            for idx in self._inflight:
+                try:
+                    refs[idx].tell(("barrier", self.actor_ref, token))
+                except (pykka.ActorDeadError, AttributeError):
+                    self._barrier_queue[-1][1].discard(idx)
+            self._inflight.clear()
+            if self._deferred is None:
+                self._deferred = []
+            self._deferred.append(("pong", token))
+            self._release_barriers()
+        else:
+            self._send_ctl(PONG_FRAME)
+            self._after_pong()
+
+    def _after_pong(self) -> None:
+        if not self.first_pong_sent and self.connect_received:
+            self.first_pong_sent = True
+            if self.protocol >= 1:
+                self._send_ctl(self._info_frame(connect_info=True))
+
+    def _on_barrier(self, index: int, token: int) -> None:
+        for tok, waiting in self._barrier_queue:
+            if tok == token:
+                waiting.discard(index)
+        self._release_barriers()
+
+    def _release_barriers(self) -> None:
+        """Write held control frames up to the first barrier still waiting for a shard."""
+        while self._barrier_queue and not self._barrier_queue[0][1]:
+            token = self._barrier_queue.pop(0)[0]
+            held = self._deferred
+            self._deferred = None
+            rest = []
+            for i, item in enumerate(held):
+                if isinstance(item, tuple):
+                    if item[1] == token:
+                        self._send(PONG_FRAME)
+                        self._after_pong()
+                        continue
+                    rest = held[i:]
+                    break
+                self._send(item)
+            if rest:
+                self._deferred = rest
+
+    def _on_sub(self, subject: bytes, queue, sid: bytes) -> None:
+        if not valid_subject(subject) or (queue is not None and not queue.strip()):
+            self._send_err(errors.INVALID_SUBJECT)
+            return
+        if sid in self.subs:
+            if self.verbose:
+                self._send_ctl(OK_FRAME)
+            return
+        maxsubs = self.opts.max_subscriptions
+        if maxsubs and len(self.subs) >= maxsubs:
+            self._send_err(errors.MAX_SUBSCRIPTIONS)
+            return
+        sub = Subscription(subject, queue, sid, self.actor_ref, self.cid, self.headers)
+        self.subs[sid] = sub
+        self._tell_shards(sub, True)
+        if self.verbose:
+            self._send_ctl(OK_FRAME)
+
+    def _on_unsub(self, sid: bytes, max_msgs) -> None:
+        sub = self.subs.get(sid)
+        if sub is not None:
+            if max_msgs is not None and max_msgs > 0 and max_msgs > self.delivered.get(sid, 0):
+                self.max_msgs[sid] = max_msgs
+                if not sub.limited:
+                    limited = sub.with_limit()
+                    self.subs[sid] = limited
+                    self._tell_shards(sub, False)
+                    self._tell_shards(limited, True)
+            else:
+                self._remove_sub(sid)
+        if self.verbose:
+            self._send_ctl(OK_FRAME)
+
+    def _remove_sub(self, sid: bytes) -> None:
+        sub = self.subs.pop(sid, None)
+        self.max_msgs.pop(sid, None)
+        self.delivered.pop(sid, None)
+        if sub is not None:
+            self._tell_shards(sub, False)
+
+    def _remove_all_subs(self) -> None:
+        per_shard: dict[int, list] = {}
+        shards = self.ctx.shards
+        for sub in self.subs.values():
+            for idx in shards.shards_for(sub):
+                per_shard.setdefault(idx, []).append((False, sub))
+        self.subs.clear()
+        for idx, ops in per_shard.items():
+            ref = shards.refs[idx]
+            if ref is not None:
+                try:
+                    ref.tell(("subs", ops))
+                except pykka.ActorDeadError:
+                    pass
+
+    def _tell_shards(self, sub: Subscription, add: bool) -> None:
+        shards = self.ctx.shards
+        for idx in shards.shards_for(sub):
+            self._inflight.add(idx)
+            ref = shards.refs[idx]
+            if ref is not None:
+                try:
+                    ref.tell(("subs", [(add, sub)]))
+                except pykka.ActorDeadError:
+                    pass
+
+    def _reregister(self, index: int) -> None:
+        """A shard restarted: give it our subscriptions again; it lost our barriers too."""
+        shards = self.ctx.shards
+        ops = [(True, sub) for sub in self.subs.values() if index in shards.shards_for(sub)]
+        ref = shards.refs[index]
+        if ops and ref is not None:
+            try:
+                ref.tell(("subs", ops))
+            except pykka.ActorDeadError:
+                pass
+        for _, waiting in self._barrier_queue:
+            waiting.discard(index)
+        self._release_barriers()
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def _deliver(self, parts: list, count: int, limited) -> None:
+        if self._closing:
+            return
+        if limited:
+            for i, sid in limited:
+                maxm = self.max_msgs.get(sid)
+                if sid not in self.subs:
+                    parts[i] = parts[i + 1] = parts[i + 2] = b""
+                    count -= 1
+                    continue
+                if maxm is None:
+                    continue
+                n = self.delivered.get(sid, 0) + 1
+                self.delivered[sid] = n
+                if n >= maxm:
+                    self._remove_sub(sid)
+        data = b"".join(parts)
+        if not data:
+            return
+        self.out_msgs += count
+        self._out.append(data)
+        self.pending_bytes += len(data)
+        if self.pending_bytes > self.opts.max_pending:
+            self.ctx.slow_consumer(self)
+            self._close("Slow Consumer (Pending Bytes)", flush=False)
+            return
+        self._wev.set()
+
+    def _no_responders(self, subject: bytes, reply: bytes) -> None:
+        for sub in self.subs.values():
+            if subject_matches(sub.subject, reply):
+                hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject + b"\r\n\r\n"
+                n = str(len(hdr)).encode()
+                self._send(b"HMSG " + reply + b" " + sub.sid + b" " + n + b" " + n + b"\r\n" + hdr + b"\r\n")
+                return
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _send(self, frame: bytes) -> None:
+        self._out.append(frame)
+        self.pending_bytes += len(frame)
+        self._wev.set()
+
+    def _send_ctl(self, frame: bytes) -> None:
+        """Control frames (PONG, +OK, -ERR, INFO) keep their order behind a pending barrier."""
+        if self._deferred is not None:
+            self._deferred.append(frame)
+        else:
+            self._send(frame)
+
+    def _send_err(self, text: str, close: bool = False, reason: str | None = None) -> None:
+        self._send_ctl(err_line(text))
+        if close:
+            self._close(reason or text, flush=True)
+
+    def _writer(self) -> None:
+        sock, wev = self.sock, self._wev
+        deadline = self.opts.write_deadline or None
+        try:
+            while True:
+                wev.wait()
+                wev.clear()
+                while self._out:
+                    out = self._out
+                    self._out = []
+                    data = out[0] if len(out) == 1 else b"".join(out)
+                    try:
+                        with gevent.Timeout(deadline):
+                            sock.sendall(data)
+                    except gevent.Timeout:
+                        self._tell_self(("eof", "Slow Consumer (Write Deadline)"))
+                        return
+                    self.pending_bytes -= len(data)
+                    self.out_bytes += len(data)
+                if self._closing:
+                    self._shutdown_socket()
+                    self._tell_self(("stop",))
+                    return
+        except OSError:
+            self._tell_self(("eof", "Write Error"))
+
+    def _shutdown_socket(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _tell_self(self, message) -> None:
+        try:
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            pass
+
+    def _close(self, reason: str, flush: bool) -> None:
+        """Close the connection (after flushing what is queued, if `flush`) and stop."""
+        if self._closing:
+            if not flush:
+                self.stop()
+            return
+        self._closing = True
+        self.close_reason = reason
+        if flush:
+            if self._deferred:
+                for item in self._deferred:
+                    if not isinstance(item, tuple):
+                        self._out.append(item)
+                self._deferred = None
+            self._wev.set()
+            # a peer that never reads must not keep us: stop anyway after a grace period
+            self._greenlets.append(gevent.spawn_later(2.0, self._tell_self, ("stop",)))
+        else:
+            self._out = []
+            self._shutdown_socket()
+            self.stop()
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def _ticker(self, interval: float, message) -> None:
+        ref = self.actor_ref
+        while True:
+            gevent.sleep(interval)
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                return
+
+    def _ping_tick(self) -> None:
+        if self._closing:
+            return
+        if self.pings_out + 1 > self.opts.ping_max:
+            self.ctx.stale_connection(self)
+            self._send_err(errors.STALE_CONNECTION, close=True, reason="Stale Connection")
+            return
+        self.pings_out += 1
+        self._send_ctl(PING_FRAME)
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def _info_frame(self, ldm: bool = False, connect_info: bool = False) -> bytes:
+        info = dict(self.ctx.info_base)
+        info["client_id"] = self.cid
+        info["client_ip"] = self.host
+        if ldm:
+            info["ldm"] = True
+        if connect_info:
+            info["connect_info"] = True
+            info["remote_account"] = "$G"
+        return b"INFO " + json.dumps(info, separators=(",", ":")).encode() + b" \r\n"
+
+    def conn_info(self, detail: dict | None = None) -> dict:
+        now = time.time()
+        return {
+            "cid": self.cid, "kind": "Client", "type": "nats", "ip": self.host, "port": self.port,
+            "start": self.start, "last_activity": self.last_activity, "uptime": now - self.start,
+            "idle": now - self.last_activity, "pending_bytes": max(self.pending_bytes, 0),
+            "in_msgs": self.in_msgs, "out_msgs": self.out_msgs, "in_bytes": self.in_bytes,
+            "out_bytes": self.out_bytes, "subscriptions": len(self.subs), "name": self.name,
+            "lang": self.lang, "version": self.version,
+            "subscriptions_list": [s.subject.decode(errors="replace") for s in self.subs.values()],
+        }
+
+
+__all__ = ["Client", "NATS_VERSION"]

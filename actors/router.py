@@ -1,0 +1,107 @@
+"""The Router: the supervisor of the subject Shards, and the rules that say which shard owns what.
+
+The subscription index is partitioned by a subject's **first token**: a subscription whose first
+token is a literal lives in shard `hash(token) % N`; one whose first token is `*` or `>` lives in
+every shard. A published subject (first token always literal) therefore goes to exactly one
+shard, which holds every subscription that can match it, so queue groups, no-responders and
+fan-out are decided in one place without cross-shard coordination.
+
+`ShardTable` is the address book of the current shard refs (replaced when a shard restarts);
+clients read it to send their batches. It is registry data, not shard state.
+
+`Subscription` is the immutable record a client hands to its shards: the shard indexes it and
+addresses deliveries to `client` (an actor ref) with `sid`; `cid` lets the shard honour
+echo:false; `headers` says whether the client can take HMSG; `limited` marks subscriptions with
+an UNSUB max, whose deliveries the client counts.
+"""
+
+from __future__ import annotations
+
+from .runtime import Actor, registry
+from .supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
+
+DEFAULT_SHARDS = 4
+
+
+class Subscription:
+    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "all_shards")
+
+    def __init__(self, subject: bytes, queue, sid: bytes, client, cid: int, headers: bool,
+                 limited: bool = False):
+        self.subject = subject
+        self.queue = queue
+        self.sid = sid
+        self.client = client
+        self.cid = cid
+        self.headers = headers
+        self.limited = limited
+        ft = subject.split(b".", 1)[0]
+        self.all_shards = ft == b"*" or ft == b">"
+
+    def with_limit(self) -> "Subscription":
+        return Subscription(self.subject, self.queue, self.sid, self.client, self.cid, self.headers, True)
+
+    def __repr__(self) -> str:
+        return f"Subscription({self.subject!r}, queue={self.queue!r}, sid={self.sid!r}, cid={self.cid})"
+
+
+class ShardTable:
+    """Current shard refs by index; `shard_of(subject)` picks the owning shard of a subject."""
+
+    def __init__(self, n: int = DEFAULT_SHARDS):
+        self.n = n
+        self.refs: list = [None] * n
+        self.paths = [f"/server/router/shard-{i}" for i in range(n)]
+        self._cache: dict[bytes, int] = {}
+
+    def shard_of(self, subject: bytes) -> int:
+        idx = self._cache.get(subject)
+        if idx is None:
+            if len(self._cache) > 8192:
+                self._cache.clear()
+            idx = self._cache[subject] = hash(subject.split(b".", 1)[0]) % self.n
+        return idx
+
+    def shards_for(self, sub: Subscription) -> range | tuple:
+        if sub.all_shards:
+            return range(self.n)
+        return (self.shard_of(sub.subject),)
+
+    def max_depth(self) -> int:
+        deepest = 0
+        for ref in self.refs:
+            if ref is not None:
+                depth = ref.actor_inbox.qsize()
+                if depth > deepest:
+                    deepest = depth
+        return deepest
+
+
+class Router(Supervisor):
+    """one_for_one over the shards: a shard's state is derived, so it restarts alone."""
+
+    kind = "router"
+    strategy = ONE_FOR_ONE
+    intensity = 20
+    period = 5.0
+
+    def __init__(self, path, parent, child_id, ctx, restarted=False):
+        self.ctx = ctx
+        super().__init__(path, parent, child_id, restarted=restarted)
+
+    def child_specs(self):
+        from .shard import Shard
+
+        def factory(index):
+            def start(path, parent, child_id, restarted):
+                return Shard.start(path, parent, child_id, self.ctx, index, restarted)
+            return start
+
+        return [ChildSpec(f"shard-{i}", factory(i), kind="shard") for i in range(self.ctx.shards.n)]
+
+
+def client_paths() -> list:
+    return [e for e in registry.children("/server/clients")]
+
+
+__all__ = ["Router", "ShardTable", "Subscription", "Actor"]

@@ -1,0 +1,243 @@
+"""The actor runtime: pykka actors on gevent greenlets, bounded-and-counted mailboxes, and the
+registry that addresses every actor by a stable path such as `/server/router/shard-3`.
+
+What it owns:
+- `patch()`: gevent's monkey patching, which must run before anything imports socket/threading.
+  After it, pykka's ThreadingActor runs each actor on a greenlet (no OS threads).
+- `Actor`: our base class. It registers itself under its path, counts what it processes, turns
+  a `Crash` message into a real fault (for `actor-nats kill` and chaos tests), and reports its
+  own failure or exit to its supervisor **as a mailbox message** (pykka tells nobody).
+- `Registry`: path -> entry (ref, kind, start time, restarts). A restarted actor is a new actor
+  with a new ref; callers look refs up by path instead of keeping one from before a restart.
+
+It must not know any NATS concept: the NATS actors live in their own modules.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+
+_patched = False
+
+
+def patch() -> None:
+    """Monkey-patch the standard library for gevent (idempotent). Call before other imports."""
+    global _patched
+    if not _patched:
+        from gevent import monkey
+
+        monkey.patch_all()
+        _patched = True
+
+
+import gevent  # noqa: E402  (imported after the patch helper is defined; patch() runs first)
+import gevent.queue  # noqa: E402
+import pykka  # noqa: E402
+
+log = logging.getLogger("actor_nats")
+
+
+class Crash(Exception):
+    """Raised inside an actor on purpose (`kill`): it fails exactly as a real fault would."""
+
+
+@dataclass(frozen=True)
+class CrashRequest:
+    reason: str = "killed on purpose"
+
+
+@dataclass(frozen=True)
+class ChildFailed:
+    """Sent by a child to its supervisor when it dies of an exception."""
+    child_id: str
+    path: str
+    error: str
+    actor_urn: str
+
+
+@dataclass(frozen=True)
+class ChildExited:
+    """Sent by a child to its supervisor when it stops normally."""
+    child_id: str
+    path: str
+    actor_urn: str
+
+
+class Inbox:
+    """An actor's mailbox: a gevent queue plus counters (depth is visible in monitoring)."""
+
+    __slots__ = ("_q", "received")
+
+    def __init__(self):
+        self._q = gevent.queue.Queue()
+        self.received = 0
+
+    def put(self, envelope, /) -> None:
+        self.received += 1
+        self._q.put(envelope)
+
+    def get(self):
+        return self._q.get()
+
+    def empty(self) -> bool:
+        return self._q.empty()
+
+    def qsize(self) -> int:
+        return self._q.qsize()
+
+
+@dataclass
+class Entry:
+    path: str
+    kind: str
+    ref: pykka.ActorRef
+    parent: str | None
+    started: float = field(default_factory=time.time)
+    restarts: int = 0
+    info: dict = field(default_factory=dict)
+
+
+class Registry:
+    """Every live actor by path. Supervisors carry restart counts across incarnations."""
+
+    def __init__(self):
+        self._entries: dict[str, Entry] = {}
+        self._restarts: dict[str, int] = {}
+
+    def register(self, path: str, kind: str, ref, parent: str | None, info=None) -> Entry:
+        entry = Entry(path, kind, ref, parent, restarts=self._restarts.get(path, 0), info=info or {})
+        self._entries[path] = entry
+        return entry
+
+    def unregister(self, path: str, ref=None) -> None:
+        entry = self._entries.get(path)
+        if entry is not None and (ref is None or entry.ref is ref):
+            del self._entries[path]
+
+    def note_restart(self, path: str) -> int:
+        n = self._restarts.get(path, 0) + 1
+        self._restarts[path] = n
+        return n
+
+    def forget(self, path: str) -> None:
+        self._restarts.pop(path, None)
+
+    def get(self, path: str) -> Entry | None:
+        return self._entries.get(path)
+
+    def ref(self, path: str):
+        entry = self._entries.get(path)
+        return entry.ref if entry is not None else None
+
+    def children(self, path: str) -> list[Entry]:
+        return [e for e in self._entries.values() if e.parent == path]
+
+    def entries(self) -> list[Entry]:
+        return sorted(self._entries.values(), key=lambda e: e.path)
+
+
+registry = Registry()
+_urns = itertools.count(1)
+
+
+class Actor(pykka.ThreadingActor):
+    """Base of every actor-nats actor. Subclasses implement `handle(message)`.
+
+    `path` is the stable address; `parent` the supervisor's path (None for the root);
+    `child_id` the id in the parent's child specs.
+    """
+
+    use_daemon_thread = True
+    kind = "actor"
+
+    def __init__(self, path: str, parent: str | None = None, child_id: str | None = None):
+        super().__init__()
+        self.path = path
+        self.parent = parent
+        self.child_id = child_id or path.rsplit("/", 1)[-1]
+        self.processed = 0
+        self._failed = False
+
+    @staticmethod
+    def _create_actor_inbox():
+        return Inbox()
+
+    # -- pykka hooks -------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        registry.register(self.path, self.kind, self.actor_ref, self.parent, self.describe())
+        self.started()
+
+    def on_receive(self, message):
+        self.processed += 1
+        if isinstance(message, CrashRequest):
+            raise Crash(message.reason)
+        return self.handle(message)
+
+    def on_failure(self, exc_type, exc_value, tb) -> None:
+        self._failed = True
+        registry.unregister(self.path, self.actor_ref)
+        try:
+            self.cleanup()
+        finally:
+            self._notify_parent(ChildFailed(self.child_id, self.path, f"{exc_type.__name__}: {exc_value}",
+                                            self.actor_urn))
+
+    def on_stop(self) -> None:
+        registry.unregister(self.path, self.actor_ref)
+        try:
+            self.cleanup()
+        finally:
+            self._notify_parent(ChildExited(self.child_id, self.path, self.actor_urn))
+
+    def _notify_parent(self, message) -> None:
+        if self.parent is None:
+            self.root_down(message)
+            return
+        ref = registry.ref(self.parent)
+        if ref is not None:
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                pass
+
+    # -- for subclasses ----------------------------------------------------------------------
+
+    def started(self) -> None:
+        """Runs on the actor's greenlet before its first message (pykka's on_start)."""
+
+    def handle(self, message):
+        log.warning("%s: unexpected message %r", self.path, message)
+
+    def cleanup(self) -> None:
+        """Release what the actor holds (sockets, greenlets), on a normal stop or a crash."""
+
+    def describe(self) -> dict:
+        """Extra facts shown in the tree (e.g. a client's address and name)."""
+        return {}
+
+    def root_down(self, message) -> None:
+        """The root actor stopped or failed; only the root overrides this."""
+
+    def mailbox_depth(self) -> int:
+        return self.actor_inbox.qsize()
+
+
+def tell(path: str, message) -> bool:
+    """Send to whatever actor is at `path` now; False if none is (e.g. mid-restart)."""
+    ref = registry.ref(path)
+    if ref is None:
+        return False
+    try:
+        ref.tell(message)
+        return True
+    except pykka.ActorDeadError:
+        return False
+
+
+def spawn(fn, *args):
+    """A helper greenlet owned by an actor (reader, writer, timer); the actor kills it on stop."""
+    return gevent.spawn(fn, *args)

@@ -1,0 +1,34 @@
+"""Load a config file into Options: parse (NATS format or YAML), convert and validate, then
+apply command-line overrides on top (flags win, as in the reference). Pure: reads the file,
+touches nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .options import Options, from_map, validate
+
+
+def load(path: str = "", overrides: dict | None = None) -> Options:
+    if path:
+        from .parser import parse_file
+
+        opts = from_map(parse_file(path), config_file=path)
+    else:
+        opts = Options()
+    if overrides:
+        opts = opts.with_(**overrides)
+        validate(opts)
+    return opts
+
+
+def digest(path: str) -> str:
+    """The `sha256:...` digest shown by `-t` (and later /varz config_digest)."""
+    try:
+        from .parser import digest as parser_digest
+
+        return parser_digest(path)
+    except ImportError:
+        with open(path, "rb") as f:
+            return "sha256:" + hashlib.sha256(f.read()).hexdigest()

@@ -1,0 +1,248 @@
+"""Typed server options: the reference's defaults, conversion from a parsed config map, and the
+rule that a key we do not implement yet is refused with a clear error, never ignored.
+
+Pure: takes the map that config/parser.py produced (or a plain dict) and returns `Options`.
+Command-line flags are applied on top by the CLI (flags override the file, as in the reference).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+
+KB = 1024
+MB = 1024 * 1024
+
+
+class OptionsError(Exception):
+    """A config value is wrong or a key is not supported; str() is the message for the user."""
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str = "0.0.0.0"
+    port: int = 4222
+    server_name: str = ""
+    client_advertise: str = ""
+    http_host: str = ""
+    http_port: int = 0
+    max_connections: int = 64 * KB
+    max_subscriptions: int = 0
+    max_payload: int = 1 * MB
+    max_pending: int = 64 * MB
+    max_control_line: int = 4096
+    ping_interval: float = 120.0
+    ping_max: int = 2
+    write_deadline: float = 10.0
+    lame_duck_duration: float = 120.0
+    lame_duck_grace_period: float = 10.0
+    pid_file: str = ""
+    ports_file_dir: str = ""
+    log_file: str = ""
+    debug: bool = False
+    trace: bool = False
+    logtime: bool = True
+    logtime_utc: bool = False
+    no_header_support: bool = False
+    config_file: str = ""
+    # actor-nats' own block: `debug { allow_kill: true }` lets `actor-nats kill` crash actors.
+    allow_kill: bool = False
+    # keys seen in the file, for reload diffs and error messages
+    explicit: frozenset = field(default_factory=frozenset)
+
+    def with_(self, **changes) -> "Options":
+        return replace(self, **changes)
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration, in seconds ("1h30m", "500ms", "-1.5s")."""
+    s = text.strip()
+    sign = 1.0
+    if s[:1] in "+-":
+        sign = -1.0 if s[0] == "-" else 1.0
+        s = s[1:]
+    if s == "0":
+        return 0.0
+    if not s:
+        raise ValueError(f'time: invalid duration "{text}"')
+    pos, total = 0, 0.0
+    while pos < len(s):
+        m = _DURATION_RE.match(s, pos)
+        if m is None:
+            if re.match(r"(\d+(?:\.\d*)?|\.\d+)$", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{text}"')
+            raise ValueError(f'time: invalid duration "{text}"')
+        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        pos = m.end()
+    return sign * total
+
+
+def _duration(key: str, value) -> float:
+    """Durations accept a Go duration string or a bare number of seconds (as the reference)."""
+    if isinstance(value, bool):
+        raise OptionsError(f"error parsing {key}: expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            raise OptionsError(f"error parsing {key}: {e}") from None
+    raise OptionsError(f"error parsing {key}: expected a duration, got {value!r}")
+
+
+def _int(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionsError(f"error parsing {key}: expected an integer, got {value!r}")
+    return value
+
+
+def _str(key: str, value) -> str:
+    if not isinstance(value, str):
+        raise OptionsError(f"error parsing {key}: expected a string, got {value!r}")
+    return value
+
+
+def _bool(key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise OptionsError(f"error parsing {key}: expected a boolean, got {value!r}")
+    return value
+
+
+def split_host_port(value, key: str = "listen") -> tuple[str, int]:
+    """`listen`/`http` values: "host:port", ":port", "[::1]:port" or a bare port number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "", value
+    text = _str(key, value)
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+    else:
+        host, _, port = text.rpartition(":")
+    try:
+        return host, int(port)
+    except ValueError:
+        raise OptionsError(f"could not parse address string {text!r}") from None
+
+
+def _set_listen(values: dict, value) -> None:
+    host, port = split_host_port(value)
+    if host:
+        values["host"] = host
+    values["port"] = port
+
+
+def _set_http(values: dict, value) -> None:
+    host, port = split_host_port(value, "http")
+    if host:
+        values["http_host"] = host
+    values["http_port"] = port
+
+
+def _set_debug_block(values: dict, value) -> None:
+    if not isinstance(value, dict):
+        values["debug"] = _bool("debug", value)
+        return
+    for k, v in value.items():
+        if k.lower() == "allow_kill":
+            values["allow_kill"] = _bool("debug.allow_kill", v)
+        else:
+            raise OptionsError(f'unknown field "{k}" in debug block')
+
+
+# key (lower case) -> how to store it
+_SIMPLE = {
+    "host": ("host", _str), "net": ("host", _str),
+    "port": ("port", _int),
+    "server_name": ("server_name", _str),
+    "client_advertise": ("client_advertise", _str),
+    "http_port": ("http_port", _int), "monitor_port": ("http_port", _int),
+    "max_connections": ("max_connections", _int), "max_conn": ("max_connections", _int),
+    "max_subscriptions": ("max_subscriptions", _int), "max_subs": ("max_subscriptions", _int),
+    "max_payload": ("max_payload", _int),
+    "max_pending": ("max_pending", _int),
+    "max_control_line": ("max_control_line", _int),
+    "ping_interval": ("ping_interval", _duration),
+    "ping_max": ("ping_max", _int),
+    "write_deadline": ("write_deadline", _duration),
+    "lame_duck_duration": ("lame_duck_duration", _duration),
+    "lame_duck_grace_period": ("lame_duck_grace_period", _duration),
+    "pidfile": ("pid_file", _str), "pid_file": ("pid_file", _str),
+    "ports_file_dir": ("ports_file_dir", _str),
+    "logfile": ("log_file", _str), "log_file": ("log_file", _str),
+    "trace": ("trace", _bool),
+    "logtime": ("logtime", _bool),
+    "logtime_utc": ("logtime_utc", _bool),
+    "no_header_support": ("no_header_support", _bool),
+}
+
+_SPECIAL = {"listen": _set_listen, "http": _set_http, "debug": _set_debug_block}
+
+# Keys the reference knows that actor-nats does not implement yet: refused by name.
+NOT_YET = (
+    "authorization", "accounts", "no_auth_user", "system_account", "system", "no_system_account",
+    "no_system", "no_sys_acc", "operator", "operators", "root", "roots", "root_operator",
+    "root_operators", "trusted", "trusted_keys", "resolver", "account_resolver",
+    "accounts_resolver", "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "tls",
+    "allow_non_tls", "ocsp", "ocsp_cache", "cluster", "gateway", "leafnodes", "leaf",
+    "jetstream", "store_dir", "storedir", "default_js_domain", "websocket", "ws", "mqtt",
+    "https", "https_port", "http_base_path", "mappings", "maps", "server_tags", "server_metadata",
+    "max_sub_tokens", "max_subscription_tokens", "write_timeout", "syslog", "remote_syslog",
+    "trace_verbose", "trace_headers", "logfile_size_limit", "log_size_limit", "logfile_max_num",
+    "log_max_num", "max_traced_msg_len", "prof_port", "prof_block_rate", "proxy_protocol",
+    "proxies", "default_sentinel", "disable_sublist_cache", "no_sublist_cache",
+    "no_fast_producer_stall", "max_closed_clients", "connect_error_reports",
+    "reconnect_error_reports",
+)
+
+
+def from_map(conf: dict, config_file: str = "") -> Options:
+    """Build Options from a parsed config map; refuse unknown and not-yet-supported keys."""
+    values: dict = {"config_file": config_file}
+    used_as_variable = getattr(conf, "used_as_variable", set())
+    explicit = set()
+    for key, value in conf.items():
+        lk = key.lower()
+        if lk in _SIMPLE:
+            name, conv = _SIMPLE[lk]
+            values[name] = conv(lk, value)
+            explicit.add(name)
+        elif lk in _SPECIAL:
+            _SPECIAL[lk](values, value)
+            explicit.add(lk)
+        elif lk in NOT_YET:
+            raise OptionsError(f'"{key}" is not supported by actor-nats yet'
+                               + _where(conf, key))
+        elif key in used_as_variable:
+            continue
+        else:
+            raise OptionsError(f'unknown field "{key}"' + _where(conf, key))
+    values["explicit"] = frozenset(explicit)
+    opts = Options(**values)
+    validate(opts)
+    return opts
+
+
+def _where(conf, key) -> str:
+    positions = getattr(conf, "positions", None)
+    if positions and key in positions:
+        file, line, col = positions[key]
+        return f" ({file}:{line}:{col})" if file else f" (line {line}, column {col})"
+    return ""
+
+
+def validate(opts: Options) -> None:
+    if opts.server_name and any(c.isspace() for c in opts.server_name):
+        raise OptionsError("server name cannot contain spaces")
+    if opts.max_payload > 64 * MB:
+        raise OptionsError("max_payload (%d) cannot be higher than %d" % (opts.max_payload, 64 * MB))
+    if opts.max_pending and opts.max_payload > opts.max_pending:
+        raise OptionsError("max_payload (%d) cannot be higher than max_pending (%d)"
+                           % (opts.max_payload, opts.max_pending))
+
+
+def option_names() -> list[str]:
+    return [f.name for f in fields(Options)]
