@@ -41,7 +41,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -154,6 +153,35 @@ def reap_all() -> None:
         if p.is_alive():
             p.terminate()
     reap(list(_WORKERS), timeout=3.0)
+    # A server interrupted while starting has no Server object to stop it: end any child of
+    # this process that is still there (all of them were started by this script).
+    strays = sorted(_children(os.getpid()))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for c in strays:
+            try:
+                os.kill(c, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5.0
+        while strays and time.monotonic() < deadline:
+            for c in list(strays):
+                try:
+                    if os.waitpid(c, os.WNOHANG)[0] == c:
+                        strays.remove(c)
+                except ChildProcessError:
+                    strays.remove(c)
+            time.sleep(0.05)
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out.update(int(c) for c in f.read().split())
+    except OSError:
+        pass
+    return out
 
 
 def wait_ready(conns, results, what: str, timeout: float = 30.0) -> None:
@@ -378,6 +406,19 @@ def run_rss(impl, opts) -> dict:
             reap(procs)
 
 
+def pick_median(runs: list[dict]) -> dict:
+    """The run with the median value (lower median) among successful runs, with all values."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    ok.sort(key=lambda r: r["value"])
+    chosen = dict(ok[(len(ok) - 1) // 2])
+    if len(runs) > 1:
+        chosen["repeats"] = [r.get("value") for r in runs]
+        chosen["failed_repeats"] = len(runs) - len(ok)
+    return chosen
+
+
 def run_one(name, impl, opts) -> dict:
     kind, size = SCENARIOS[name]
     if kind in SUBSCRIBERS:
@@ -480,10 +521,14 @@ def report(results, scenarios, impls, opts) -> str:
         out.append(table(rows, ["scenario", "procs", "ref msgs/cpu-s", "actor msgs/cpu-s",
                                 "ratio", "ref cpu srv/gen", "actor cpu srv/gen"]))
     notes = []
+    seen_errors = set()
     for name in scenarios:
         for impl in impls:
             r = results[name].get(impl)
+            if r and "error" in r and (impl, r["error"]) in seen_errors:
+                continue
             if r and "error" in r:
+                seen_errors.add((impl, r["error"]))
                 notes.append(f"{name} [{IMPL_NAMES[impl]}]: {r['error']}")
             elif r and "exactly_once" in r and not r["exactly_once"]["once"]:
                 notes.append(f"{name} [{IMPL_NAMES[impl]}]: exactly-once check failed: {r['exactly_once']}")
@@ -512,6 +557,9 @@ def parse_args(argv=None):
                     help="comma-separated names or kinds: " + ", ".join(SCENARIOS)
                     + " (kinds: pub, 1to1, fanout, queue, reqrep, rss)")
     ap.add_argument("--duration", type=float, help="seconds of publishing per run (3; quick 0.5)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each scenario this many times (alternating implementations) and "
+                         "report the median run (1)")
     ap.add_argument("--pubs", type=int, default=1, help="publisher processes (1)")
     ap.add_argument("--rate", type=float, default=0.0,
                     help="pace each publisher to this many msgs/s (0 = as fast as possible)")
@@ -551,56 +599,60 @@ def _sigterm(signum, frame):
 def main(argv=None) -> int:
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started in background
     nofile = loadgen.raise_nofile(opts.conns + 1024)
     if nofile < opts.conns + 64:
         print(f"warning: RLIMIT_NOFILE is {nofile}; using {nofile - 64} idle connections")
         opts.conns = max(1, nofile - 64)
     header = (f"actor-nats vs nats-server: {', '.join(IMPL_NAMES[i] for i in opts.impls)}; "
               f"{opts.duration:g}s per throughput run, {opts.pubs} publisher process(es), "
+              f"{'median of %d runs, ' % opts.repeat if opts.repeat > 1 else ''}"
               f"{os.cpu_count()} cores, Python {platform.python_version()}"
               + (f", publishers paced to {opts.rate:,.0f} msgs/s" if opts.rate else ""))
     print(header, flush=True)
     results = {name: {} for name in opts.chosen}
     unavailable: dict[str, str] = {}
+    interrupted = False
     try:
         for name in opts.chosen:
-            for impl in opts.impls:
-                if impl in unavailable:
-                    results[name][impl] = {"error": unavailable[impl]}
-                    continue
-                t = time.monotonic()
-                try:
-                    r = run_one(name, impl, opts)
-                except (ScenarioError, OSError, loadgen.ProtocolError) as e:
-                    r = {"error": f"{type(e).__name__}: {e}"}
-                except RuntimeError as e:  # the server did not start
-                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    unavailable[impl] = f"server did not start: {msg}"
-                    r = {"error": unavailable[impl], "log": str(e)[-2000:]}
-                results[name][impl] = r
-                kind = SCENARIOS[name][0]
-                print(f"  {name:<11} {IMPL_NAMES[impl]:<10} {fmt_value(kind, r):<40} "
-                      f"({time.monotonic() - t:.1f}s)"
-                      + (f"  {r['error']}" if "error" in r else ""), flush=True)
+            kind = SCENARIOS[name][0]
+            runs = {impl: [] for impl in opts.impls}
+            for rep in range(opts.repeat):
+                for impl in opts.impls:
+                    if impl in unavailable:
+                        results[name][impl] = {"error": unavailable[impl]}
+                        continue
+                    t = time.monotonic()
+                    try:
+                        r = run_one(name, impl, opts)
+                    except (ScenarioError, OSError, loadgen.ProtocolError) as e:
+                        r = {"error": f"{type(e).__name__}: {e}"}
+                    except RuntimeError as e:  # the server did not start
+                        lines = [x for x in str(e).splitlines() if x.strip()] or [type(e).__name__]
+                        msg = lines[0] + (f" ... {lines[-1].strip()}" if len(lines) > 1 else "")
+                        unavailable[impl] = f"server did not start: {msg[:300]}"
+                        r = {"error": unavailable[impl], "log": str(e)[-2000:]}
+                    runs[impl].append(r)
+                    results[name][impl] = pick_median(runs[impl])
+                    print(f"  {name:<11} {IMPL_NAMES[impl]:<10} {fmt_value(kind, r):<40} "
+                          f"({time.monotonic() - t:.1f}s)"
+                          + (f"  {r['error']}" if "error" in r else ""), flush=True)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        reap_all()
-        return 130
+        interrupted = True
+        print("\ninterrupted; results so far:", file=sys.stderr)
     finally:
         reap_all()
     print()
     print(report(results, opts.chosen, opts.impls, opts))
     if opts.json:
         meta = {"impls": opts.impls, "duration_s": opts.duration, "publishers": opts.pubs,
-                "rate": opts.rate, "cores": os.cpu_count(), "python": platform.python_version(),
+                "rate": opts.rate, "repeat": opts.repeat, "cores": os.cpu_count(),
+                "python": platform.python_version(),
                 "quick": opts.quick, "conns": opts.conns, "rr_count": opts.rr_count,
                 "rr_warmup": opts.rr_warmup, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "targets": {k: {"op": op, "ratio": v} for k, (op, v) in TARGETS.items()}}
-        for r in results.values():
-            for v in r.values():
-                v.pop("log", None) if isinstance(v, dict) and "error" not in v else None
         Path(opts.json).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":
