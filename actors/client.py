@@ -17,6 +17,7 @@ reference: the messages were routed, including to this client's own subscription
 from __future__ import annotations
 
 import json
+from collections import Counter
 import logging
 import socket
 import time
@@ -72,7 +73,7 @@ class Client(Actor):
         # subscriptions
         self.subs: dict[bytes, Subscription] = {}
         self.max_msgs: dict[bytes, int] = {}
-        self.delivered: dict[bytes, int] = {}
+        self.delivered: Counter = Counter()
         # output
         self._out: list[bytes] = []
         self.pending_bytes = 0
@@ -434,18 +435,9 @@ class Client(Actor):
         if self._closing:
             return
         if limited:
-            for i, sid in limited:
-                maxm = self.max_msgs.get(sid)
-                if sid not in self.subs:
-                    parts[i] = parts[i + 1] = parts[i + 2] = b""
-                    count -= 1
-                    continue
-                if maxm is None:
-                    continue
-                n = self.delivered.get(sid, 0) + 1
-                self.delivered[sid] = n
-                if n >= maxm:
-                    self._remove_sub(sid)
+            count = self._count_limited(parts, count, {i for i, _ in limited})
+        else:
+            self.delivered.update(parts[1::3])  # parts are (head, sid, tail) per message
         data = b"".join(parts)
         if not data:
             return
@@ -457,6 +449,26 @@ class Client(Actor):
             self._close("Slow Consumer (Pending Bytes)", flush=False)
             return
         self._wev.set()
+
+    def _count_limited(self, parts: list, count: int, limited_at: set) -> int:
+        """Count deliveries per sid; drop what arrives for a sid past its UNSUB max (or after it
+        was removed), and remove a sid when it reaches its max."""
+        delivered = self.delivered
+        for i in range(0, len(parts), 3):
+            sid = parts[i + 1]
+            if i not in limited_at:
+                delivered[sid] += 1
+                continue
+            maxm = self.max_msgs.get(sid)
+            if sid not in self.subs or maxm is None:
+                parts[i] = parts[i + 1] = parts[i + 2] = b""
+                count -= 1
+                continue
+            n = delivered[sid] + 1
+            delivered[sid] = n
+            if n >= maxm:
+                self._remove_sub(sid)
+        return count
 
     def _no_responders(self, subject: bytes, reply: bytes) -> None:
         for sub in self.subs.values():

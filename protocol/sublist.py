@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from .subjects import valid_subject
 
@@ -173,10 +173,8 @@ class Sublist:
             if r is not None:
                 cache[subject] = _with_sub(r, sub)
         else:
-            matches = _cache_matcher(subject)
-            for key, r in cache.items():  # only values change: safe while iterating
-                if matches(key):
-                    cache[key] = _with_sub(r, sub)
+            for key in _matching_keys(cache, subject):
+                cache[key] = _with_sub(cache[key], sub)
 
     def remove(self, sub: Any) -> bool:
         """Remove `sub`; False if it was not present. Empty trie nodes are pruned."""
@@ -192,8 +190,7 @@ class Sublist:
             if literal:
                 cache.pop(subject, None)
             else:
-                matches = _cache_matcher(subject)
-                for key in [k for k in cache if matches(k)]:
+                for key in _matching_keys(cache, subject):
                     del cache[key]
         return True
 
@@ -220,9 +217,14 @@ class Sublist:
         self._removes += removed
         self.generation += 1
         if patterns and cache:
-            matches = _cache_matcher_any(patterns)
-            for key in [k for k in cache if matches(k)]:
-                del cache[key]
+            if _FWC in patterns:
+                pass  # a removed `>` matched every cached subject
+            else:
+                doomed: set[bytes] = set()
+                for pattern in patterns:
+                    doomed.update(_matching_keys(cache, pattern))
+                for key in doomed:
+                    del cache[key]
         return removed
 
     def _unlink(self, sub: Any) -> bool | None:
@@ -392,27 +394,25 @@ def _pattern_regex(pattern: bytes) -> bytes:
     return rb"\.".join(parts)
 
 
-def _cache_matcher(pattern: bytes) -> Callable[[bytes], bool]:
-    """A fast predicate: does the wildcard `pattern` match this cached subject?"""
+def _matching_keys(keys: Iterable[bytes], pattern: bytes) -> list[bytes]:
+    """The cached subjects (`keys`) that the wildcard `pattern` matches.
+
+    Called on every wildcard insert or remove while the cache is not empty, so it avoids a
+    Python call per key where it can: a literal prefix up to the first wildcard token is
+    screened with `startswith` first, a trailing `>` needs nothing more (cached subjects have no
+    empty tokens), and the regex is compiled only when some key passes the screen.
+    """
     if pattern == _FWC:
-        return lambda key: True
-    full = re.compile(_pattern_regex(pattern), re.DOTALL).fullmatch
-    # Literal prefix up to the first wildcard token, checked first (cheap) when there is one.
-    i = 0
+        return list(keys)
+    i = 0  # length of the literal prefix, dot included
     for tok in pattern.split(b"."):
         if tok == _PWC or tok == _FWC:
             break
         i += len(tok) + 1
-    if i == 0:
-        return lambda key: full(key) is not None
-    prefix = pattern[:i]
-    return lambda key: key.startswith(prefix) and full(key) is not None
-
-
-def _cache_matcher_any(patterns: set[bytes]) -> Callable[[bytes], bool]:
-    if _FWC in patterns:
-        return lambda key: True
-    if len(patterns) == 1:
-        return _cache_matcher(next(iter(patterns)))
-    full = re.compile(b"|".join(_pattern_regex(p) for p in patterns), re.DOTALL).fullmatch
-    return lambda key: full(key) is not None
+    if i:
+        prefix = pattern[:i]
+        keys = [k for k in keys if k.startswith(prefix)]
+        if not keys or pattern[i:] == _FWC:
+            return keys  # type: ignore[return-value]
+    full = re.compile(_pattern_regex(pattern), re.DOTALL).fullmatch
+    return [k for k in keys if full(k) is not None]

@@ -316,6 +316,21 @@ def test_cache_updated_on_insert_and_remove():
             check(sl, current, s)
 
 
+def test_cache_update_joins_existing_queue_group():
+    sl = Sublist()
+    q1, r1, s1 = Sub(b"foo.bar", b"q"), Sub(b"foo.bar", b"r"), Sub(b"foo.bar", b"s")
+    for s in (q1, r1, s1):
+        sl.insert(s)
+    sl.match(b"foo.bar")
+    current = [q1, r1, s1]
+    for new in (Sub(b"foo.*", b"r"), Sub(b"foo.>", b"q"), Sub(b"foo.bar", b"s"), Sub(b"*.bar", b"t")):
+        sl.insert(new)
+        current.append(new)
+        assert b"foo.bar" in sl._cache  # updated in place
+        check(sl, current, b"foo.bar")
+    assert len(sl.match(b"foo.bar").qsubs) == 4
+
+
 def test_literal_insert_touches_only_its_own_entry():
     sl = Sublist()
     sl.insert(Sub(b"x.*"))
