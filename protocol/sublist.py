@@ -218,7 +218,7 @@ class Sublist:
         self.generation += 1
         if patterns and cache:
             if _FWC in patterns:
-                pass  # a removed `>` matched every cached subject
+                cache.clear()  # a removed `>` matched every cached subject
             else:
                 doomed: set[bytes] = set()
                 for pattern in patterns:

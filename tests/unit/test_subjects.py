@@ -164,9 +164,8 @@ def _ref_literal(s: bytes) -> bool:
     return all(t not in (b"*", b">") for t in s.split(b"."))
 
 
-subject_bytes = st.lists(st.sampled_from([b"a", b"b", b".", b"*", b">", b" ", b"\t", b"\n", b"xy"]), max_size=8).map(
-    b"".join
-)
+SUBJECT_PIECES = [b"a", b"b", b".", b"*", b">", b" ", b"\t", b"\n", b"xy"]
+subject_bytes = st.lists(st.sampled_from(SUBJECT_PIECES), max_size=8).map(b"".join)
 
 
 @given(subject_bytes)

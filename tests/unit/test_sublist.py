@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from actor_nats.protocol.subjects import subject_matches
-from actor_nats.protocol.sublist import CACHE_MAX, EMPTY_RESULT, Sublist, SublistResult, _pattern_regex
+from actor_nats.protocol.subjects import is_literal, subject_matches
+from actor_nats.protocol.sublist import (
+    CACHE_MAX,
+    EMPTY_RESULT,
+    Sublist,
+    SublistResult,
+    _matching_keys,
+    _pattern_regex,
+)
 
 
 class Sub:
@@ -106,7 +115,8 @@ def test_fwc():
 
 def test_mixed_and_same_subject_twice():
     sl = Sublist()
-    subs = [Sub(b"a.b.c"), Sub(b"a.b.c"), Sub(b"a.*.c"), Sub(b"a.>"), Sub(b"*.b.>"), Sub(b"*.*.*"), Sub(b"a.b")]
+    patterns = [b"a.b.c", b"a.b.c", b"a.*.c", b"a.>", b"*.b.>", b"*.*.*", b"a.b"]
+    subs = [Sub(p) for p in patterns]
     for s in subs:
         sl.insert(s)
     for subject in (b"a.b.c", b"a.b", b"a.x.c", b"x.b.c", b"a.b.c.d", b"a", b"x.y.z"):
@@ -423,13 +433,14 @@ plain_literals = st.lists(st.sampled_from(TOKENS), min_size=1, max_size=5).map(b
 queues = st.sampled_from([None, None, b"q", b"r"])
 
 
-@given(patterns, plain_literals)
-def test_cache_regex_agrees_with_subject_matches(pattern, literal):
-    import re
-
-    assert (re.fullmatch(_pattern_regex(pattern), literal, re.DOTALL) is not None) == subject_matches(
-        pattern, literal
-    )
+@given(patterns, literals)
+def test_cache_key_matcher_agrees_with_subject_matches(pattern, literal):
+    expected = subject_matches(pattern, literal)
+    assert (re.fullmatch(_pattern_regex(pattern), literal, re.DOTALL) is not None) == expected
+    if not is_literal(pattern):
+        assert _matching_keys([literal, b"zz.top"], pattern) == [literal] * expected + [b"zz.top"] * (
+            subject_matches(pattern, b"zz.top")
+        )
 
 
 class SublistMachine(RuleBasedStateMachine):
