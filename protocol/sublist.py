@@ -197,7 +197,8 @@ class Sublist:
     def remove_batch(self, subs: Iterable[Any]) -> int:
         """Remove many subs (e.g. a closed connection's); returns how many were present.
 
-        The cache is swept once for all removed wildcard subs; `generation` is bumped once.
+        Cached entries are dropped once per distinct wildcard subject removed (all at once if a
+        `>` went); `generation` is bumped once for the batch.
         """
         cache = self._cache
         patterns: set[bytes] = set()
