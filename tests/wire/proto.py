@@ -151,8 +151,9 @@ class Wire:
         self.send(data)
         return self.sync(timeout)
 
-    def ops_until_closed(self, timeout: float = 10.0) -> list:
-        """Read ops until the server closes; return them (server PINGs left out). Fails if the
+    def ops_until_closed(self, timeout: float = 10.0, pings: bool = False) -> list:
+        """Read ops until the server closes; return them. Server PINGs are answered and left
+        out, unless `pings` is true: then they are returned and not answered. Fails if the
         connection is still open after `timeout`, or if it ends in the middle of an op."""
         deadline = time.monotonic() + timeout
         ops = []
@@ -162,7 +163,7 @@ class Wire:
                 raise AssertionError(f"connection still open after {timeout}s; got {ops!r}, "
                                      f"have {self.buf!r}")
             try:
-                ops.append(self.read_op(remaining))
+                ops.append(self.read_op(remaining, pings=pings))
             except ConnectionError:
                 assert self.buf == b"", f"connection closed mid-op: {self.buf!r} after {ops!r}"
                 return ops
