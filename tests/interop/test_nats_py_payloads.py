@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from nats.errors import MaxPayloadError
 
-from tests.interop.helpers import Clients, eventually, flush, next_msgs, run, sync_point, unique, TIMEOUT
+from tests.interop.helpers import (
+    Clients, eventually, flush, next_msgs, run, sync_point, unique, TIMEOUT,
+)
 
 MAX_PAYLOAD = 1024 * 1024  # the default in both implementations
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-import nats
 import pytest
 
-from tests.interop.helpers import Clients, eventually, flush, next_msgs, run, sync_point, unique, TIMEOUT
+from tests.interop.helpers import (
+    Clients, eventually, flush, next_msgs, run, sync_point, unique, TIMEOUT,
+)
 
 
 def test_connect_reports_server_info(server):
@@ -77,7 +78,8 @@ def test_publish_subscribe_with_next_msg_and_reply_subject(server):
             await pub_nc.publish(subject, b"world")
             await flush(pub_nc)
             first, second = await next_msgs(sub, 2)
-            assert (first.subject, first.reply, first.data) == (subject, "the.reply.subject", b"hello")
+            assert (first.subject, first.reply, first.data) == \
+                (subject, "the.reply.subject", b"hello")
             assert (second.subject, second.reply, second.data) == (subject, "", b"world")
             assert sub.delivered == 2
 

@@ -9,7 +9,9 @@ from collections import Counter
 import pytest
 from nats.errors import NoRespondersError
 
-from tests.interop.helpers import Clients, eventually, flush, next_msgs, run, sync_point, unique, TIMEOUT
+from tests.interop.helpers import (
+    Clients, eventually, flush, next_msgs, run, sync_point, unique, TIMEOUT,
+)
 
 
 async def echo_responder(nc, subject, queue="", prefix=b"re:", seen=None):
