@@ -71,6 +71,7 @@ import math
 import os
 import posixpath
 import re
+import threading
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -220,18 +221,37 @@ class _End(Exception):
         self.pending = pending
 
 
-_BUILD_LOCK_FREE_WHITESPACE = ""
+_GRAMMAR_LOCK = threading.Lock()
+_GRAMMAR: tuple | None = None  # (grammar, its event list), built on first use
 
 
-def _grammar(ev: list) -> pp.ParserElement:
-    """Build the grammar bound to one event list. Cheap (a few ms); built per parse so nested
-    parses (includes, env values) and greenlets never share state."""
-    old_white = pp.ParserElement.DEFAULT_WHITE_CHARS
-    pp.ParserElement.set_default_whitespace_chars(_BUILD_LOCK_FREE_WHITESPACE)
-    try:
-        return _build(ev)
-    finally:
-        pp.ParserElement.set_default_whitespace_chars(old_white)
+def _run_grammar(text: str) -> tuple[list, BaseException]:
+    """Run the grammar over text: the events up to where it stopped, and why it stopped
+    (_End, _LexError, or a pyparsing/recursion error for a bug or absurd nesting). The grammar
+    is built once; a lock serialises runs because its actions share one event list (a run is
+    pure CPU and short, and includes/env values are parsed after it returns, never inside)."""
+    global _GRAMMAR
+    with _GRAMMAR_LOCK:
+        if _GRAMMAR is None:
+            events: list = []
+            old_white = pp.ParserElement.DEFAULT_WHITE_CHARS
+            pp.ParserElement.set_default_whitespace_chars("")
+            try:
+                grammar = _build(events)
+                grammar.streamline()
+            finally:
+                pp.ParserElement.set_default_whitespace_chars(old_white)
+            _GRAMMAR = (grammar, events)
+        grammar, events = _GRAMMAR
+        events.clear()
+        try:
+            grammar.parse_string(text, parse_all=False)
+            stop: BaseException = _End()  # not reached: every run ends in _End or _LexError
+        except (_End, _LexError, pp.ParseBaseException, RecursionError) as exc:
+            stop = exc
+        out = list(events)
+        events.clear()
+    return out, stop
 
 
 def _build(ev: list) -> pp.ParserElement:
@@ -678,19 +698,12 @@ class _Parser:
 
     # -- driving ---------------------------------------------------------------------------
     def run(self) -> ConfMap:
-        events: list = []
-        grammar = _grammar(events)
+        events, stop = _run_grammar(self.src.text)
         text = self.src.text
-        stop: Exception | None = None
-        try:
-            grammar.parse_string(text, parse_all=False)
-            stop = _End()  # not reached: the grammar always ends with _End or _LexError
-        except (_End, _LexError) as exc:
-            stop = exc
-        except pp.ParseBaseException as exc:  # a grammar bug, never the user's fault
-            raise ConfigError(f"internal parser error: {exc}", self.fp, self.src.line(exc.loc)) from exc
-        except RecursionError:
-            raise ConfigError("config nesting is too deep", self.fp) from None
+        if isinstance(stop, pp.ParseBaseException):  # a grammar bug, never the user's fault
+            raise ConfigError(f"internal parser error: {stop}", self.fp, self.src.line(stop.loc))
+        if isinstance(stop, RecursionError):
+            raise ConfigError("config nesting is too deep", self.fp)
         for event in events:
             self.process(event)
         if isinstance(stop, _LexError):
@@ -929,26 +942,20 @@ def _go_json_string(s: str) -> str:
 
 
 def _go_json_float(f: float) -> str:
+    """Go's encoding/json float64: shortest digits, plain notation for 1e-6 <= |f| < 1e21,
+    otherwise exponent notation with at least two exponent digits except e-0N -> e-N."""
     if f == 0:
         return "-0" if math.copysign(1.0, f) < 0 else "0"
-    a = abs(f)
-    if 1e-6 <= a < 1e21:
-        text = format(Decimal(repr(f)), "f")
-        if "." in text:
-            text = text.rstrip("0").rstrip(".")
-        return text
-    mantissa, exp = repr(f).split("e") if "e" in repr(f) else (repr(f), "0")
-    # repr may not be in exponent form; normalise through Decimal.
-    d = Decimal(repr(f))
+    d = Decimal(repr(f))  # repr is the shortest round-tripping form, like Go's 'g', -1
+    if 1e-6 <= abs(f) < 1e21:
+        text = format(d, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
     sign, digits, exponent = d.as_tuple()
     digits_s = "".join(map(str, digits)).rstrip("0") or "0"
-    e10 = exponent + len(d.as_tuple().digits) - 1
-    mant = digits_s[0] + ("." + digits_s[1:] if len(digits_s) > 1 else "")
-    es = f"{'-' if e10 < 0 else '+'}{abs(e10):02d}"
-    text = f"{'-' if sign else ''}{mant}e{es}"
-    # Go's encoder turns e-07 into e-7.
-    text = re.sub(r"e-0(\d)$", r"e-\1", text)
-    return text
+    e10 = exponent + len(digits) - 1
+    mantissa = digits_s[0] + ("." + digits_s[1:] if len(digits_s) > 1 else "")
+    text = f"{'-' if sign else ''}{mantissa}e{'-' if e10 < 0 else '+'}{abs(e10):02d}"
+    return re.sub(r"e-0(\d)$", r"e-\1", text)
 
 
 def _go_json(v: Any) -> str:
