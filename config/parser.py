@@ -19,14 +19,17 @@ Values: str, bool, int, float, datetime (UTC), ConfMap, ConfList.
 
 Behaviour, checked against nats-server v2.15.1 (`nats-server -t -c FILE`):
 - The reference lexer is a hand-written state machine with quirks; this grammar reproduces the
-  ones a user can hit: `[1,2]` is a parse error (a number directly followed by `]` lexes as the
-  string "2]"), `[1, 2 ]` is fine; `10s`, `4222abc`, `10ms` are strings; `1m` is 1000000;
-  `1.5s` and `-5x` are parse errors; `1.2.3.4:4222` is a string; `1k5` is a parse error;
-  `tr\\x75e` is the string "true"; an unquoted value ends at a single quote (`abc'def` is an
-  error, the quote is eaten); `1\\t` keeps the backslash while `1k\\t` is "1k<TAB>"; a block
-  string `( ... )` keeps everything up to and including the newline before the closing `)`
-  (at end of file the `)` itself too); a key with an unknown size suffix (`1kbb`) silently
-  gets no value; `x { a: }` sets a top-level `a` to `{}` (the reference's key stack).
+  ones a user can hit (each checked against the binary, which differs from conf/lex.go in
+  places): `[1,2]` is a parse error (a number directly followed by `]` lexes as the string
+  "2]"), `[1, 2 ]` is fine; `10s`, `4222abc`, `10ms`, `1k5` are strings; `1m` is 1000000;
+  `1.5s`, `-5x` and `1k 5` are parse errors; `1.2.3.4:4222` is a string; `tr\\x75e` is the
+  string "true"; an unquoted value ends at a single quote (the quote is eaten, so `abc'def` is
+  an error); `1\\t` keeps the backslash while `1k\\t` is "1k<TAB>"; a block string `( ... )`
+  keeps everything up to and including the newline before the closing `)` (at end of file the
+  `)` itself too); a value with an unknown size suffix (`1kbb`) silently sets nothing; `x { a: }`
+  sets a top-level `a` to `{}` (the reference's key stack); a stray `/` is skipped after a
+  top-level value and separates entries in maps and arrays; `{ ... }` around the whole file is
+  skipped, even unclosed; non-ASCII digits lex as numbers and then fail as the reference does.
 - Variables are NOT interpolated inside quoted strings: `listen: "$host:$port"` is that literal
   text, as in the reference. Unquoted `$host:$port` is one variable named `host:$port`.
 - Environment fallback: `$X` not found in any enclosing map is looked up in `env` (default
@@ -43,6 +46,9 @@ Behaviour, checked against nats-server v2.15.1 (`nats-server -t -c FILE`):
 - `include` paths are joined to the including file's directory the way Go's filepath.Join
   does, so even an absolute path is taken relative to that directory (as the reference does).
   An include cycle crashes the reference (stack overflow); here it is a ConfigError.
+- Nesting deeper than about 35 maps/arrays is refused ("config nesting is too deep"): the
+  grammar is recursive descent on the Python stack. The grammar is built once and runs under a
+  lock (its parse actions share one event list); a run is short, pure CPU, and never re-entered.
 
 Digest: the reference hashes the parsed map, not the file: sha256 of Go's json.Encoder output
 for the map (keys sorted, HTML-escaped, floats in Go's shortest form, datetimes RFC 3339, one
@@ -899,8 +905,9 @@ def parse(text: str, filename: str | None = None, env: Mapping[str, str] | None 
     return _Parser(text, filename, environ, set(), includes).run()
 
 
-def parse_file(path: str, env: Mapping[str, str] | None = None) -> ConfMap:
+def parse_file(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> ConfMap:
     """Parse a config file; `.yaml`/`.yml` files are read as YAML."""
+    path = os.fspath(path)
     try:
         text = _read(path)
     except OSError as exc:
@@ -919,7 +926,7 @@ def config_digest(mapping: Mapping) -> str:
     return "sha256:" + hashlib.sha256((_go_json(mapping) + "\n").encode("utf-8")).hexdigest()
 
 
-def digest(path: str) -> str:
+def digest(path: str | os.PathLike) -> str:
     """The `sha256:...` that `nats-server -t -c path` prints for a valid file."""
     return config_digest(parse_file(path))
 
