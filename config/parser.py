@@ -731,7 +731,7 @@ class _Parser:
         self.last = kind
         src = self.src
         if kind == "key":
-            self.keys.append((val, src.pos(a)))
+            self.keys.append((val, src.pos(a, b, val)))  # line: where the key ends
         elif kind == "map":
             self.ctxs.append(ConfMap())
         elif kind == "endmap":

@@ -372,6 +372,12 @@ def test_key_positions_follow_the_reference_columns():
     assert m["m"].positions == {"c": ("t.conf", 4, 2)}
 
 
+def test_multiline_quoted_key_reports_the_line_where_it_ends():
+    m = p("'a\nb': 1\nm { 'c\nd': 2 }")
+    assert m.positions["a\nb"] == ("t.conf", 2, 1)
+    assert m["m"].positions["c\nd"] == ("t.conf", 4, 6)
+
+
 def test_columns_count_bytes():
     m = p("é = 1; b = 2")
     assert m.positions["b"] == ("t.conf", 1, 8)
