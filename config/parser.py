@@ -819,6 +819,8 @@ class _Parser:
             raise exc.wrap(prefix) from None
         except OSError as exc:
             message = _go_os_error(full, exc)
+            if not self.pedantic:  # the reference's ParseFile (used under env values) says more
+                message = "error opening config file: " + message
             raise ConfigError(message, self.fp, self.src.line(b), self.src.column(a), text=prefix + message) from None
         for k, v in m.items():
             self.keys.append((k, m.positions.get(k)))

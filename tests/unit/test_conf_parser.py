@@ -482,6 +482,15 @@ def test_environment_errors_and_cycles():
     assert p("a = $E\nb = $E", env={"E": "$F", "F": "1"}) == {"a": 1, "b": 1}  # no false cycle
 
 
+def test_environment_value_with_a_missing_include(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an env value's includes are relative to the working directory
+    e = err("x: $E", env={"E": "{include nope.conf\n}"})
+    assert str(e) == (
+        "variable reference for 'E' on line 1 could not be parsed: error parsing include file 'nope.conf', "
+        "error opening config file: open nope.conf: no such file or directory"
+    )
+
+
 def test_default_env_is_os_environ(monkeypatch):
     monkeypatch.setenv("ACTOR_NATS_TEST_PORT", "5")
     assert parse("port: $ACTOR_NATS_TEST_PORT") == {"port": 5}
