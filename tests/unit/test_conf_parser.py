@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.errors import ConfigError
-from config.parser import ConfList, ConfMap, config_digest, digest, parse, parse_file, parse_yaml
+from actor_nats.config.errors import ConfigError
+from actor_nats.config.parser import ConfList, ConfMap, config_digest, digest, parse, parse_file, parse_yaml
 
 UTC = dt.timezone.utc
 
