@@ -81,8 +81,10 @@ class Client(Actor):
         self._barrier_token = 0
         self._barrier_waiting: set[int] = set()
         self._barrier_queue: list = []
-        self._inflight: set[int] = set()
-        self._closing = False
+        self._inflight: set[int] = set()  # shards sent publishes since the last barrier
+        self._pubs: dict[int, list] = {}
+        self._closing = False  # no more input is processed
+        self._close_ready = False  # the writer shuts the socket once the output is flushed
         self.close_reason = ""
         # counters
         self.in_msgs = self.in_bytes = self.out_msgs = self.out_bytes = 0
@@ -190,74 +192,66 @@ class Client(Actor):
             if self._closing:
                 return
             self.last_activity = time.time()
-            events = self.parser.feed(data)
-            pubs: dict[int, list] = {}
-            shard_of = self.ctx.shards.shard_of
-            verbose = self.verbose
-            nmsgs = nbytes = 0
-            for ev in events:
-                op = ev[0]
-                if op == PUB:
-                    if self.pedantic and not valid_literal_subject(ev[1]):
-                        self._send_err(errors.INVALID_PUBLISH_SUBJECT)
-                    idx = shard_of(ev[1])
-                    batch = pubs.get(idx)
-                    if batch is None:
-                        batch = pubs[idx] = []
-                    batch.append(ev)
-                    nmsgs += 1
-                    nbytes += len(ev[4])
-                    if verbose:
-                        self._send_ctl(OK_FRAME)
-                    continue
+            self._process(self.parser.feed(data))
+            while self.parser.paused and not self._closing:
+                self._process(self.parser.feed(b""))
+        finally:
+            self._rev.set()
+
+    def _process(self, events: list) -> None:
+        pubs = self._pubs  # shard index -> batch not yet sent; sent before any control frame
+        shard_of = self.ctx.shards.shard_of
+        nmsgs = nbytes = 0
+        for ev in events:
+            op = ev[0]
+            if op == PUB or op == HPUB:
                 if op == HPUB:
                     if not self.headers:
                         self._close("Protocol Violation", flush=True)
                         break
-                    if self.pedantic and not valid_literal_subject(ev[1]):
-                        self._send_err(errors.INVALID_PUBLISH_SUBJECT)
-                    idx = shard_of(ev[1])
-                    batch = pubs.get(idx)
-                    if batch is None:
-                        batch = pubs[idx] = []
-                    batch.append(ev)
-                    nmsgs += 1
                     nbytes += len(ev[5])
-                    if verbose:
-                        self._send_ctl(OK_FRAME)
-                    continue
-                if pubs and op in (SUB, UNSUB, PING):
-                    self._flush_pubs(pubs)
-                    pubs = {}
-                if op == PING:
-                    self._on_ping()
-                elif op == SUB:
-                    self._on_sub(ev[1], ev[2], ev[3])
-                elif op == UNSUB:
-                    self._on_unsub(ev[1], ev[2])
-                elif op == PONG:
-                    self.pings_out = 0
-                elif op == CONNECT:
-                    if not self._on_connect(ev[1]):
-                        break
-                    verbose = self.verbose
-                elif op == ERROR:
-                    err: ProtocolError = ev[1]
-                    if err.text is not None:
-                        self._send_err(err.text, close=err.close, reason=err.reason)
-                    else:
-                        self._close(err.reason, flush=True)
+                    if ev[3] == 0:  # an empty header block: subscribers get a plain MSG
+                        ev = (PUB, ev[1], ev[2], ev[4], ev[5])
+                else:
+                    nbytes += len(ev[4])
+                if self.pedantic and not valid_literal_subject(ev[1]):
+                    self._send_err(errors.INVALID_PUBLISH_SUBJECT)
+                if self.verbose:
+                    self._send_ctl(OK_FRAME)
+                idx = shard_of(ev[1])
+                batch = pubs.get(idx)
+                if batch is None:
+                    batch = pubs[idx] = []
+                batch.append(ev)
+                nmsgs += 1
+            elif op == PING:
+                self._send_ctl(PONG_FRAME, pong=True)
+            elif op == SUB:
+                self._on_sub(ev[1], ev[2], ev[3])
+            elif op == UNSUB:
+                self._on_unsub(ev[1], ev[2])
+            elif op == PONG:
+                self.pings_out = 0
+            elif op == CONNECT:
+                if not self._on_connect(ev[1]):
                     break
-                if self._closing:
-                    break
-            self.in_msgs += nmsgs
-            self.in_bytes += nbytes
-            if pubs and not self._closing:
-                self._flush_pubs(pubs)
-        finally:
-            self._rev.set()
+            elif op == ERROR:
+                err: ProtocolError = ev[1]
+                if err.text is not None:
+                    self._send_err(err.text, close=err.close, reason=err.reason)
+                else:
+                    self._close(err.reason, flush=True)
+                break
+            if self._closing:
+                break
+        self.in_msgs += nmsgs
+        self.in_bytes += nbytes
+        if pubs and not self._closing:
+            self._flush_pubs()
 
-    def _flush_pubs(self, pubs: dict) -> None:
+    def _flush_pubs(self) -> None:
+        """Send each shard its batch of this read's publishes (one tell per shard)."""
+        pubs = self._pubs
         info = (self.cid, self.actor_ref, self.echo, self.no_responders)
         refs = self.ctx.shards.refs
         for idx, batch in pubs.items():
@@ -266,6 +260,7 @@ class Client(Actor):
                 refs[idx].tell(("pub", info, batch, None))
             except (pykka.ActorDeadError, AttributeError):
                 pass  # the shard is restarting: core NATS may drop, as on a route flap
+        pubs.clear()
 
     # -- protocol ops -----------------------------------------------------------------------
 
@@ -278,13 +273,17 @@ class Client(Actor):
             self._close("Protocol Violation", flush=True)
             return False
         proto = opts.get("protocol", 0)
-        if not isinstance(proto, int) or isinstance(proto, bool) or proto not in (0, 1):
+        if not isinstance(proto, int) or isinstance(proto, bool):
+            self._close("Protocol Violation", flush=True)  # the reference's JSON decode fails
+            return False
+        if proto not in (0, 1):
             self._send_err(errors.INVALID_CLIENT_PROTOCOL, close=True)
             return False
         self.verbose = bool(opts.get("verbose", self.verbose))
         self.pedantic = bool(opts.get("pedantic", self.pedantic))
         self.echo = bool(opts.get("echo", self.echo))
         self.headers = bool(opts.get("headers", False)) and not self.opts.no_header_support
+        self.parser.headers_ok = self.headers
         self.no_responders = bool(opts.get("no_responders", False))
         self.protocol = proto
         self.name = str(opts.get("name", "") or "")
@@ -297,26 +296,6 @@ class Client(Actor):
         if self.verbose:
             self._send_ctl(OK_FRAME)
         return True
-
-    def _on_ping(self) -> None:
-        if self._inflight:
-            self._barrier_token += 1
-            token = self._barrier_token
-            self._barrier_queue.append((token, set(self._inflight)))
-            refs = self.ctx.shards.refs
-            for idx in self._inflight:
-                try:
-                    refs[idx].tell(("barrier", self.actor_ref, token))
-                except (pykka.ActorDeadError, AttributeError):
-                    self._barrier_queue[-1][1].discard(idx)
-            self._inflight.clear()
-            if self._deferred is None:
-                self._deferred = []
-            self._deferred.append(("pong", token))
-            self._release_barriers()
-        else:
-            self._send_ctl(PONG_FRAME)
-            self._after_pong()
 
     def _after_pong(self) -> None:
         if not self.first_pong_sent and self.connect_received:
@@ -332,22 +311,24 @@ class Client(Actor):
 
     def _release_barriers(self) -> None:
         """Write held control frames up to the first barrier still waiting for a shard."""
-        while self._barrier_queue and not self._barrier_queue[0][1]:
-            token = self._barrier_queue.pop(0)[0]
-            held = self._deferred
+        queue = self._barrier_queue
+        while queue and not queue[0][1]:
+            token = queue.pop(0)[0]
+            held = self._deferred or []
             self._deferred = None
-            rest = []
             for i, item in enumerate(held):
-                if isinstance(item, tuple):
-                    if item[1] == token:
-                        self._send(PONG_FRAME)
-                        self._after_pong()
-                        continue
-                    rest = held[i:]
-                    break
-                self._send(item)
-            if rest:
-                self._deferred = rest
+                if item.__class__ is tuple:  # ("barrier", token): the point a barrier guards
+                    if item[1] != token:
+                        self._deferred = held[i:]
+                        break
+                    continue
+                if item is PONG_FRAME:
+                    self._send(item)
+                    self._after_pong()
+                else:
+                    self._send(item)
+        if self._deferred is None and self._closing and not self._close_ready:
+            self._finish_close()
 
     def _on_sub(self, subject: bytes, queue, sid: bytes) -> None:
         if not valid_subject(subject) or (queue is not None and not queue.strip()):
@@ -405,9 +386,10 @@ class Client(Actor):
                     pass
 
     def _tell_shards(self, sub: Subscription, add: bool) -> None:
+        if self._pubs:
+            self._flush_pubs()  # keep this connection's order: earlier publishes first
         shards = self.ctx.shards
         for idx in shards.shards_for(sub):
-            self._inflight.add(idx)
             ref = shards.refs[idx]
             if ref is not None:
                 try:
@@ -432,12 +414,16 @@ class Client(Actor):
     # -- delivery ---------------------------------------------------------------------------
 
     def _deliver(self, parts: list, count: int, limited) -> None:
-        if self._closing:
+        if self._close_ready:
             return
         if limited:
             count = self._count_limited(parts, count, {i for i, _ in limited})
         else:
             self.delivered.update(parts[1::3])  # parts are (head, sid, tail) per message
+            if self.max_msgs:
+                for sid, maxm in list(self.max_msgs.items()):
+                    if self.delivered[sid] >= maxm:
+                        self._remove_sub(sid)
         data = b"".join(parts)
         if not data:
             return
@@ -460,9 +446,11 @@ class Client(Actor):
                 delivered[sid] += 1
                 continue
             maxm = self.max_msgs.get(sid)
-            if sid not in self.subs or maxm is None:
+            if sid not in self.subs or maxm is None or delivered[sid] >= maxm:
                 parts[i] = parts[i + 1] = parts[i + 2] = b""
                 count -= 1
+                if sid in self.subs:
+                    self._remove_sub(sid)
                 continue
             n = delivered[sid] + 1
             delivered[sid] = n
@@ -472,7 +460,7 @@ class Client(Actor):
 
     def _no_responders(self, subject: bytes, reply: bytes) -> None:
         for sub in self.subs.values():
-            if subject_matches(sub.subject, reply):
+            if sub.queue is None and subject_matches(sub.subject, reply):
                 hdr = b"NATS/1.0 503\r\nNats-Subject: " + subject + b"\r\n\r\n"
                 n = str(len(hdr)).encode()
                 self._send(b"HMSG " + reply + b" " + sub.sid + b" " + n + b" " + n + b"\r\n" + hdr + b"\r\n")
@@ -485,12 +473,34 @@ class Client(Actor):
         self.pending_bytes += len(frame)
         self._wev.set()
 
-    def _send_ctl(self, frame: bytes) -> None:
-        """Control frames (PONG, +OK, -ERR, INFO) keep their order behind a pending barrier."""
+    def _send_ctl(self, frame: bytes, pong: bool = False) -> None:
+        """A control frame (PONG, +OK, -ERR, INFO) goes out after everything this connection
+        published before it has been routed, as on the reference, where processing is
+        synchronous: `publish; flush()` then means the messages reached their subscribers."""
+        if self._pubs:
+            self._flush_pubs()
+        if self._inflight:
+            self._barrier_token += 1
+            token = self._barrier_token
+            waiting = set(self._inflight)
+            self._inflight.clear()
+            refs = self.ctx.shards.refs
+            for idx in list(waiting):
+                try:
+                    refs[idx].tell(("barrier", self.actor_ref, token))
+                except (pykka.ActorDeadError, AttributeError):
+                    waiting.discard(idx)
+            self._barrier_queue.append((token, waiting))
+            if self._deferred is None:
+                self._deferred = []
+            self._deferred.append(("barrier", token))
         if self._deferred is not None:
             self._deferred.append(frame)
+            self._release_barriers()
         else:
             self._send(frame)
+            if pong:
+                self._after_pong()
 
     def _send_err(self, text: str, close: bool = False, reason: str | None = None) -> None:
         self._send_ctl(err_line(text))
@@ -516,7 +526,7 @@ class Client(Actor):
                         return
                     self.pending_bytes -= len(data)
                     self.out_bytes += len(data)
-                if self._closing:
+                if self._close_ready:
                     self._shutdown_socket()
                     self._tell_self(("stop",))
                     return
@@ -536,26 +546,27 @@ class Client(Actor):
             pass
 
     def _close(self, reason: str, flush: bool) -> None:
-        """Close the connection (after flushing what is queued, if `flush`) and stop."""
+        """Close the connection and stop. With `flush`, what is queued goes out first, including
+        control frames still held behind a barrier (so a -ERR follows the MSGs it follows)."""
         if self._closing:
             if not flush:
                 self.stop()
             return
         self._closing = True
         self.close_reason = reason
-        if flush:
-            if self._deferred:
-                for item in self._deferred:
-                    if not isinstance(item, tuple):
-                        self._out.append(item)
-                self._deferred = None
-            self._wev.set()
-            # a peer that never reads must not keep us: stop anyway after a grace period
-            self._greenlets.append(gevent.spawn_later(2.0, self._tell_self, ("stop",)))
-        else:
+        if not flush:
             self._out = []
             self._shutdown_socket()
             self.stop()
+            return
+        # a peer that never reads must not keep us: stop anyway after a grace period
+        self._greenlets.append(gevent.spawn_later(2.0, self._tell_self, ("stop",)))
+        if self._deferred is None:
+            self._finish_close()
+
+    def _finish_close(self) -> None:
+        self._close_ready = True
+        self._wev.set()
 
     # -- timers -----------------------------------------------------------------------------
 

@@ -80,13 +80,14 @@ class Shard(Actor):
         for ev in batch:
             subject = ev[1]
             psubs, qsubs = match(subject)
+            reply = ev[2]
             if not psubs and not qsubs:
-                if no_responders and ev[2] is not None:
+                if no_responders and reply is not None:
                     if noresp is None:
                         noresp = []
-                    noresp.append((subject, ev[2]))
+                    noresp.append((subject, reply))
                 continue
-            reply = ev[2]
+            before = routed
             if ev[0] == PUB:
                 head = b"MSG " + subject + b" "
                 if reply is None:
@@ -141,6 +142,10 @@ class Shard(Actor):
                     parts += (head_p, sub.sid, tail_p)
                 d[2] += 1
                 routed += 1
+            if routed == before and no_responders and reply is not None:
+                if noresp is None:  # only the publisher's own subscriptions, with echo off
+                    noresp = []
+                noresp.append((subject, reply))
         self.msgs_routed += routed
         for ref, parts, count, limited in dests.values():
             _tell(ref, ("msgs", parts, count, limited))

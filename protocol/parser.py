@@ -13,6 +13,8 @@ Rules of this file:
   `size_bytes` is the size token exactly as the client wrote it: the reference echoes it into
   MSG, leading zeros included.
 - Everything after an ERROR event is discarded; the caller sends the -ERR (if any) and closes.
+- Parsing stops after a CONNECT (`paused` is then True): the caller applies it (it decides,
+  e.g., whether HPUB is allowed) and calls `feed(b"")` for the rest of the input.
 - A control line or payload that straddles reads is kept (the payload as a list of chunks, joined
   once) until it is whole. A control line is checked against max_control_line while it is still
   incomplete, so a peer cannot make us buffer an endless line.
@@ -30,6 +32,24 @@ _MAX_SIZE_DIGITS = 9  # the reference rejects longer sizes as invalid
 _LONGEST_VERB = 10  # "CONNECT " plus CR and slack: bound for incomplete lines
 
 
+_VERBS = (b"PUB", b"HPUB", b"SUB", b"UNSUB", b"PING", b"PONG", b"CONNECT", b"INFO", b"+OK", b"-ERR")
+_NEEDS_SEP = {b"PUB", b"HPUB", b"SUB", b"UNSUB", b"CONNECT", b"INFO"}
+
+
+def _plausible(partial: bytes) -> bool:
+    """Could this incomplete line still become a valid op? (The reference's byte-level parser
+    fails on the first impossible byte, without waiting for the end of the line.)"""
+    head = partial[:8].upper()
+    for verb in _VERBS:
+        if len(head) <= len(verb):
+            if verb.startswith(head):
+                return True
+        elif head.startswith(verb):
+            if verb not in _NEEDS_SEP or head[len(verb)] in (32, 9):
+                return True
+    return False
+
+
 def _size(token: bytes) -> int:
     if token.isdigit() and len(token) <= _MAX_SIZE_DIGITS:
         return int(token)
@@ -39,11 +59,14 @@ def _size(token: bytes) -> int:
 class ClientParser:
     """Incremental parser for one client connection."""
 
-    __slots__ = ("max_payload", "max_control_line", "_buf", "_op", "_chunks", "_have", "_need")
+    __slots__ = ("max_payload", "max_control_line", "headers_ok", "paused", "_buf", "_op", "_chunks", "_have",
+                 "_need")
 
     def __init__(self, max_payload: int = 1048576, max_control_line: int = 4096):
         self.max_payload = max_payload
         self.max_control_line = max_control_line
+        self.headers_ok = False  # HPUB is a violation until CONNECT said headers:true
+        self.paused = False  # stopped after a CONNECT with more input buffered
         self._buf = b""  # an incomplete control line
         self._op = None  # a PUB/HPUB waiting for its payload
         self._chunks: list[bytes] = []
@@ -51,12 +74,16 @@ class ClientParser:
         self._need = 0
 
     def feed(self, data: bytes) -> list:
+        self.paused = False
         events: list = []
         op = self._op
         if op is not None:
             self._chunks.append(data)
             self._have += len(data)
             if self._have < self._need:
+                if self._have == self._need - 1 and data[-1] != 13:
+                    self._reset()
+                    return [(ERROR, parse_error())]
                 return events
             data = b"".join(self._chunks)
             self._chunks = []
@@ -75,6 +102,8 @@ class ClientParser:
                 if op is not None:
                     end = pos + op[-1]
                     if end + 2 > n:
+                        if end < n and data[end] != 13:  # the byte after the payload must be CR
+                            raise parse_error()
                         self._op = op
                         rest = data[pos:]
                         self._chunks = [rest]
@@ -96,6 +125,8 @@ class ClientParser:
                     rest = data[pos:]
                     if len(rest) > mcl + _LONGEST_VERB:
                         raise ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
+                    if not _plausible(rest):
+                        raise parse_error()
                     self._buf = rest
                     return events
                 if data[pos:pos + 4] == b"PUB ":
@@ -124,6 +155,8 @@ class ClientParser:
                         append((PUB, subject, reply, size_b, data[start:end]))
                         pos = end + 2
                     else:
+                        if end < n and data[end] != 13:
+                            raise parse_error()
                         op = (PUB, subject, reply, size_b, size)
                         pos = start
                     continue
@@ -131,12 +164,22 @@ class ClientParser:
                 if pos < 0:  # a PUB/HPUB whose payload follows
                     op = events.pop()
                     pos = nl + 1
+                elif events and events[-1][0] == CONNECT:
+                    # CONNECT changes how the rest is parsed (headers): stop here, and let the
+                    # caller apply it and call feed(b"") for the rest.
+                    self._buf = data[pos:]
+                    self.paused = pos < n
+                    return events
         except ProtocolError as err:
-            self._buf = b""
-            self._op = None
-            self._chunks = []
+            self._reset()
             append((ERROR, err))
             return events
+
+    def _reset(self) -> None:
+        self._buf = b""
+        self._op = None
+        self._chunks = []
+        self._have = 0
 
     def _pub(self, args: list, arglen: int):
         """A PUB line from the slow path (lower-case verb, tab separator)."""
@@ -156,6 +199,8 @@ class ClientParser:
         return (PUB, subject, reply, size_b, size)
 
     def _hpub(self, args: list):
+        if not self.headers_ok:
+            raise silent_close()
         if len(args) == 3:
             subject, reply, hdr_b, size_b = args[0], None, args[1], args[2]
         elif len(args) == 4:
@@ -223,7 +268,7 @@ class ClientParser:
         if verb[:4] == b"HPUB" and verb[4:5] in (b" ", b"\t"):
             events.append(self._hpub(args_from(5)))
             return -1
-        if verb[:7] == b"CONNECT" and verb[7:8] in (b" ", b"\t"):
+        if verb[:7] == b"CONNECT" and verb[7:8] in (b" ", b"\t", b"\r", b"\n"):
             args_from(8)
             events.append((CONNECT, data[pos + 8:nl].strip()))
             return nl + 1
