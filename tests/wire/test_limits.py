@@ -149,6 +149,13 @@ def test_max_connections(impl, start_server):
     assert first.roundtrip(b"SUB foo 1\r\n" + pub("foo", b"x")) == [msg("foo", "1", b"x")]
 
 
+def test_max_connections_zero_refuses_everyone(impl, start_server):
+    # In a config file 0 means "refuse all", not "unlimited".
+    srv = start_server(impl, config="max_connections: 0\n")
+    for _ in range(2):
+        raw_client(srv).expect_err_and_close("maximum connections exceeded")
+
+
 def test_max_connections_slot_is_freed_on_close(impl, start_server):
     srv = start_server(impl, config="max_connections: 1\n")
     client(srv).close()
@@ -220,6 +227,13 @@ def test_max_subscriptions_duplicate_sid_at_limit_is_rejected(impl, start_server
     w = client(srv)
     ops = w.roundtrip(b"SUB a 1\r\nSUB b 2\r\nSUB a 1\r\n" + pub("a", b"x"))
     assert ops == [err_line("maximum subscriptions exceeded"), msg("a", "1", b"x")]
+
+
+def test_max_subscriptions_zero_means_unlimited(impl, start_server):
+    srv = start_server(impl, config="max_subscriptions: 0\n")
+    w = client(srv)
+    assert w.roundtrip(b"".join(b"SUB s.%d %d\r\n" % (i, i) for i in range(100))) == []
+    assert w.roundtrip(pub("s.99", b"x")) == [msg("s.99", "99", b"x")]
 
 
 def test_max_subscriptions_verbose_gets_no_ok(impl, start_server):
