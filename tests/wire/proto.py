@@ -23,7 +23,10 @@ class Wire:
         self.sock.settimeout(timeout)
         self.buf = b""
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, timeout: float = 60.0) -> None:
+        # sendall's timeout bounds the whole call; reset it, or a big send would inherit
+        # whatever was left over from the last read.
+        self.sock.settimeout(timeout)
         self.sock.sendall(data)
 
     def _fill(self, deadline: float) -> bool:
