@@ -37,6 +37,7 @@ from .runtime import Actor
 log = logging.getLogger("actor_nats")
 
 PONG_FRAME = b"PONG\r\n"
+RESUME = object()  # held in the deferred queue: continue stalled input here
 PING_FRAME = b"PING\r\n"
 OK_FRAME = b"+OK\r\n"
 READ_SIZE = 65536
@@ -83,6 +84,7 @@ class Client(Actor):
         self._barrier_queue: list = []
         self._inflight: set[int] = set()  # shards sent publishes since the last barrier
         self._pubs: dict[int, list] = {}
+        self._resume: list | None = None  # input events waiting for a barrier
         self._closing = False  # no more input is processed
         self._close_ready = False  # the writer shuts the socket once the output is flushed
         self.close_reason = ""
@@ -192,17 +194,40 @@ class Client(Actor):
             if self._closing:
                 return
             self.last_activity = time.time()
-            self._process(self.parser.feed(data))
-            while self.parser.paused and not self._closing:
-                self._process(self.parser.feed(b""))
+            self._run(self.parser.feed(data))
         finally:
-            self._rev.set()
+            if self._resume is None:
+                self._rev.set()  # the reader may read again (not while input is stalled)
 
-    def _process(self, events: list) -> None:
+    def _run(self, events: list) -> None:
+        if not self._process(events):
+            return
+        while self.parser.paused and not self._closing:
+            if not self._process(self.parser.feed(b"")):
+                return
+
+    def _stall(self, rest: list) -> None:
+        """Stop processing input until everything published so far has been routed and
+        delivered back (used where the reference's synchronous processing shows, e.g. a SUB at
+        max_subscriptions that an auto-unsubscribe in flight would make room for)."""
+        self._resume = rest
+        self._send_ctl(None)
+
+    def _resumed(self) -> None:
+        rest, self._resume = self._resume, None
+        try:
+            self._run(rest)
+        finally:
+            if self._resume is None:
+                self._rev.set()
+
+    def _process(self, events: list) -> bool:
+        """Handle parsed events in order; False if processing stalled (see _stall)."""
         pubs = self._pubs  # shard index -> batch not yet sent; sent before any control frame
         shard_of = self.ctx.shards.shard_of
         nmsgs = nbytes = 0
-        for ev in events:
+        stalled = False
+        for i, ev in enumerate(events):
             op = ev[0]
             if op == PUB or op == HPUB:
                 if op == HPUB:
@@ -227,6 +252,12 @@ class Client(Actor):
             elif op == PING:
                 self._send_ctl(PONG_FRAME, pong=True)
             elif op == SUB:
+                maxsubs = self.opts.max_subscriptions
+                if maxsubs and len(self.subs) >= maxsubs and self.max_msgs \
+                        and (pubs or self._inflight):
+                    self._stall(events[i:])
+                    stalled = True
+                    break
                 self._on_sub(ev[1], ev[2], ev[3])
             elif op == UNSUB:
                 self._on_unsub(ev[1], ev[2])
@@ -248,6 +279,7 @@ class Client(Actor):
         self.in_bytes += nbytes
         if pubs and not self._closing:
             self._flush_pubs()
+        return not stalled
 
     def _flush_pubs(self) -> None:
         """Send each shard its batch of this read's publishes (one tell per shard)."""
@@ -325,6 +357,8 @@ class Client(Actor):
                 if item is PONG_FRAME:
                     self._send(item)
                     self._after_pong()
+                elif item is RESUME:
+                    self._resumed()
                 else:
                     self._send(item)
         if self._deferred is None and self._closing and not self._close_ready:
@@ -334,13 +368,13 @@ class Client(Actor):
         if not valid_subject(subject) or (queue is not None and not queue.strip()):
             self._send_err(errors.INVALID_SUBJECT)
             return
-        if sid in self.subs:
-            if self.verbose:
-                self._send_ctl(OK_FRAME)
-            return
         maxsubs = self.opts.max_subscriptions
         if maxsubs and len(self.subs) >= maxsubs:
             self._send_err(errors.MAX_SUBSCRIPTIONS)
+            return
+        if sid in self.subs:
+            if self.verbose:
+                self._send_ctl(OK_FRAME)
             return
         sub = Subscription(subject, queue, sid, self.actor_ref, self.cid, self.headers)
         self.subs[sid] = sub
@@ -494,9 +528,13 @@ class Client(Actor):
             if self._deferred is None:
                 self._deferred = []
             self._deferred.append(("barrier", token))
+        if frame is None:  # a resume point for stalled input, not a frame
+            frame = RESUME
         if self._deferred is not None:
             self._deferred.append(frame)
             self._release_barriers()
+        elif frame is RESUME:
+            self._resumed()
         else:
             self._send(frame)
             if pong:

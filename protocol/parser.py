@@ -139,7 +139,7 @@ class ClientParser:
                         subject, reply, size_b = args
                     else:
                         raise silent_close()
-                    if nl - pos - 4 > mcl:
+                    if nl - pos - 4 - (data[nl - 1] == 13) > mcl:
                         raise ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
                     if size_b.isdigit() and len(size_b) <= _MAX_SIZE_DIGITS:
                         size = int(size_b)
