@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from gevent.pywsgi import WSGIServer
 
-from .runtime import Actor, registry
+from .runtime import Actor, CrashRequest, registry
 
 log = logging.getLogger("actor_nats")
 
@@ -152,6 +152,19 @@ class Monitor(Actor):
                 total += len({id(s) for s in r["subs"]})
         return "200 OK", {"server_id": self.ctx.server_id, "now": _iso(time.time()),
                           "num_subscriptions": total}
+
+    def ep_actorz_kill(self, query):
+        """Crash the actor at `path` as a real fault would (off unless debug.allow_kill)."""
+        if not self.ctx.options.allow_kill:
+            return "403 Forbidden", {"error": "kill is disabled: enable it with debug { allow_kill: true }"}
+        path = query.get("path", "")
+        ref = registry.ref(path)
+        if ref is None:
+            return "404 Not Found", {"error": f"no actor at {path!r}"}
+        reason = query.get("reason") or "killed on purpose"
+        log.warning("Killing actor %s on request: %s", path, reason)
+        ref.tell(CrashRequest(reason))
+        return "200 OK", {"killed": path, "reason": reason}
 
     def ep_actorz(self, query):
         return "200 OK", {"server_id": self.ctx.server_id, "now": _iso(time.time()),

@@ -17,7 +17,6 @@ an UNSUB max, whose deliveries the client counts.
 
 from __future__ import annotations
 
-from .runtime import Actor, registry
 from .supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
 
 DEFAULT_SHARDS = 4
@@ -92,16 +91,12 @@ class Router(Supervisor):
     def child_specs(self):
         from .shard import Shard
 
+        router_restarted = self.restarted
+
         def factory(index):
             def start(path, parent, child_id, restarted):
-                return Shard.start(path, parent, child_id, self.ctx, index, restarted)
+                # shards of a restarted router are new too: they ask the clients to re-register
+                return Shard.start(path, parent, child_id, self.ctx, index, restarted or router_restarted)
             return start
 
         return [ChildSpec(f"shard-{i}", factory(i), kind="shard") for i in range(self.ctx.shards.n)]
-
-
-def client_paths() -> list:
-    return [e for e in registry.children("/server/clients")]
-
-
-__all__ = ["Router", "ShardTable", "Subscription", "Actor"]

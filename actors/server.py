@@ -1,15 +1,19 @@
 """The Server: root of the supervisor tree, and the boot sequence around it.
 
-    /server (rest_for_one)
+    /server (one_for_one)
     ├── config      running options; reloads
     ├── router      (one_for_one) shard-0 .. shard-N-1: the subscription index
     ├── clients     (temporary children) cid-1, cid-2, ...: one per connection
     ├── listener    the client accept loop
     └── monitor     HTTP monitoring, when a monitoring port is set
 
-Start order matters and is why the strategy is rest_for_one: clients need the router's shards,
-the listener needs the clients supervisor, the monitor reads from all of them. If the root's
-restart budget is exhausted the process exits non-zero with a clear message.
+Start order matters (clients need the router's shards, the listener needs the clients
+supervisor, the monitor reads from all of them), but a restart does not cascade: the root is
+one_for_one, not rest_for_one as DESIGN.md first said. Every child's state is either derived
+(a restarted router's shards ask the clients to register again) or held outside it (the
+listening sockets live in the context), so restarting the router must not drop the
+connections that a rest_for_one restart of `clients` would. If the root's restart budget is
+exhausted the process exits non-zero with a clear message.
 
 `ServerContext` is what every actor is given at start: the options, identity, the listening
 sockets (bound at boot, before "Server is ready", so a port in use fails early), the shard
@@ -40,7 +44,7 @@ from .listener import Listener
 from .monitor import Monitor
 from .router import Router, ShardTable
 from .runtime import Actor, ChildExited, ChildFailed, registry, tell
-from .supervisor import REST_FOR_ONE, ChildSpec, Supervisor
+from .supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
 
 log = logging.getLogger("actor_nats")
 
@@ -120,7 +124,7 @@ def _spec(child_id: str, cls, ctx, kind: str) -> ChildSpec:
 
 class Server(Supervisor):
     kind = "server"
-    strategy = REST_FOR_ONE
+    strategy = ONE_FOR_ONE
     intensity = 5
     period = 10.0
 
