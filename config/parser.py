@@ -169,7 +169,7 @@ def _convert_int(raw: str) -> int | None:
     """The reference's integer item: digits, optional size suffix. None for an unknown suffix
     (the reference then sets no value at all). Raises ValueError with the reference's text."""
     n = 0
-    while n < len(raw) and (raw[n].isdigit() or raw[n] == "-"):
+    while n < len(raw) and (raw[n].isdecimal() or raw[n] == "-"):
         n += 1
     digits, suffix = raw[:n], raw[n:].strip().lower()
     if not (digits.isascii() and re.fullmatch(r"-?[0-9]+", digits)):
@@ -278,12 +278,11 @@ def _build(ev: list) -> pp.ParserElement:
 
         return pp.Empty().add_parse_action(act)
 
-    def error_at(message: str, after: bool = True):
-        """Raise `message` when this token matches; the lexer position is after the token's
-        first character (after=True) or before it."""
+    def error_at(message: str):
+        """Raise `message` when this one-character token matches; the lexer has read it."""
 
         def act(s, loc, toks):
-            raise _LexError(message, loc + 1 if after else loc)
+            raise _LexError(message, loc + 1)
 
         return act
 
@@ -401,7 +400,7 @@ def _build(ev: list) -> pp.ParserElement:
         for f in "00-00T00:00:00Z":
             r, pos = _rune(s, pos)
             if f == "0":
-                if not (len(r) == 1 and r.isdigit()):
+                if not (len(r) == 1 and r.isdecimal()):  # Go's unicode.IsDigit is Nd
                     raise _LexError(f"Expected digit in ISO8601 datetime, but found '{r}' instead.", pos)
             elif f != r:
                 raise _LexError(f"Expected '{f}' in ISO8601 datetime, but found '{r}' instead.", pos)
