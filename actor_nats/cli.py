@@ -172,11 +172,11 @@ def flag_overrides(flags: dict) -> dict:
     return over
 
 
-def load_options(flags: dict):
+def load_options(flags: dict, check_only: bool = False):
     """Config file (if any) first, then flags on top. Raises on a bad file or value."""
     from .config.loader import load
 
-    return load(flags.get("config", ""), flag_overrides(flags))
+    return load(flags.get("config", ""), flag_overrides(flags), check_only)
 
 
 # -- signals ----------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if flags.get("signal"):
         return send_signal(flags["signal"])
     try:
-        options = load_options(flags)
+        options = load_options(flags, check_only=bool(flags.get("check")))
     except Exception as e:  # config and option errors are for the user, not a traceback
         print(f"actor-nats: {e}", file=sys.stderr)
         return 1
@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         from .config.loader import digest
 
-        print(f"configuration file {flags['config']} is valid ({digest(flags['config'])})")
+        print(f"actor-nats: configuration file {flags['config']} is valid ({digest(flags['config'])})",
+              file=sys.stderr)
         return 0
     return serve(options, flags)
 

@@ -10,7 +10,9 @@ import hashlib
 from .options import Options, from_map, validate
 
 
-def load(path: str = "", overrides: dict | None = None) -> Options:
+def load(path: str = "", overrides: dict | None = None, check_only: bool = False) -> Options:
+    """Options from the file (if any) with `overrides` (command-line flags) applied on top.
+    Unless `check_only` (`-t`), also the checks the reference makes when the server starts."""
     if path:
         from .parser import parse_file
 
@@ -19,6 +21,7 @@ def load(path: str = "", overrides: dict | None = None) -> Options:
         opts = Options()
     if overrides:
         opts = opts.with_(**overrides)
+    if not check_only:
         validate(opts)
     return opts
 

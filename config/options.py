@@ -81,35 +81,53 @@ def parse_duration(text: str) -> float:
     return sign * total
 
 
+_GO_TYPES = ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
+             (dict, "map[string]interface {}"), (list, "[]interface {}"))
+
+
+def _go_type(value) -> str:
+    for t, name in _GO_TYPES:
+        if isinstance(value, t):
+            return name
+    return "time.Time"
+
+
+def _conversion(value, want: str) -> OptionsError:
+    """The reference's message for a value of the wrong type (a Go interface conversion)."""
+    return OptionsError(f"interface conversion: interface {{}} is {_go_type(value)}, not {want}")
+
+
 def _duration(key: str, value) -> float:
-    """Durations accept a Go duration string or a bare number of seconds (as the reference)."""
-    if isinstance(value, bool):
-        raise OptionsError(f"error parsing {key}: expected a duration, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
+    """A Go duration string ("2m", "500ms"). A bare number is refused, as the reference does
+    for ping_interval and write_deadline ("should be converted to a duration")."""
     if isinstance(value, str):
         try:
             return parse_duration(value)
         except ValueError as e:
             raise OptionsError(f"error parsing {key}: {e}") from None
-    raise OptionsError(f"error parsing {key}: expected a duration, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and key in _NUMBER_MEANS_SECONDS_REFUSED:
+        raise OptionsError(f'invalid use of field "{key}": {key} should be converted to a duration')
+    raise _conversion(value, "string")
+
+
+_NUMBER_MEANS_SECONDS_REFUSED = {"ping_interval", "write_deadline"}
 
 
 def _int(key: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionsError(f"error parsing {key}: expected an integer, got {value!r}")
+        raise _conversion(value, "int64")
     return value
 
 
 def _str(key: str, value) -> str:
     if not isinstance(value, str):
-        raise OptionsError(f"error parsing {key}: expected a string, got {value!r}")
+        raise _conversion(value, "string")
     return value
 
 
 def _bool(key: str, value) -> bool:
     if not isinstance(value, bool):
-        raise OptionsError(f"error parsing {key}: expected a boolean, got {value!r}")
+        raise _conversion(value, "bool")
     return value
 
 
@@ -200,45 +218,80 @@ NOT_YET = (
 
 
 def from_map(conf: dict, config_file: str = "") -> Options:
-    """Build Options from a parsed config map; refuse unknown and not-yet-supported keys."""
+    """Build Options from a parsed config map; refuse unknown and not-yet-supported keys.
+
+    Errors read as the reference's: `file:line:col: message`."""
     values: dict = {"config_file": config_file}
     used_as_variable = getattr(conf, "used_as_variable", set())
     explicit = set()
     for key, value in conf.items():
         lk = key.lower()
-        if lk in _SIMPLE:
-            name, conv = _SIMPLE[lk]
-            values[name] = conv(lk, value)
-            explicit.add(name)
-        elif lk in _SPECIAL:
-            _SPECIAL[lk](values, value)
-            explicit.add(lk)
-        elif lk in NOT_YET:
-            raise OptionsError(f'"{key}" is not supported by actor-nats yet'
-                               + _where(conf, key))
-        elif key in used_as_variable:
-            continue
-        else:
-            raise OptionsError(f'unknown field "{key}"' + _where(conf, key))
+        try:
+            if lk in _SIMPLE:
+                name, conv = _SIMPLE[lk]
+                values[name] = conv(lk, value)
+                explicit.add(name)
+            elif lk in _SPECIAL:
+                _SPECIAL[lk](values, value)
+                explicit.add(lk)
+            elif lk in NOT_YET:
+                raise OptionsError(f'"{key}" is not supported by actor-nats yet')
+            elif key in used_as_variable:
+                continue
+            else:
+                raise OptionsError(f'unknown field "{key}"')
+        except OptionsError as e:
+            raise OptionsError(_where(conf, key) + str(e)) from None
     values["explicit"] = frozenset(explicit)
     opts = Options(**values)
-    validate(opts)
+    try:
+        check(opts)
+    except OptionsError as e:
+        raise OptionsError(_where(conf, _key_for(conf, str(e))) + str(e)) from None
     return opts
+
+
+def _key_for(conf, message: str) -> str:
+    for key in conf:
+        if key.lower() in message:
+            return key
+    return ""
 
 
 def _where(conf, key) -> str:
     positions = getattr(conf, "positions", None)
     if positions and key in positions:
         file, line, col = positions[key]
-        return f" ({file}:{line}:{col})" if file else f" (line {line}, column {col})"
+        return f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
     return ""
 
 
-def validate(opts: Options) -> None:
+def check(opts: Options) -> None:
+    """What the reference checks when it reads a config file (`-t` included)."""
     if opts.server_name and any(c.isspace() for c in opts.server_name):
         raise OptionsError("server name cannot contain spaces")
+    if "lame_duck_duration" in opts.explicit and opts.lame_duck_duration < 30:
+        raise OptionsError(f"invalid lame_duck_duration of {_go_duration(opts.lame_duck_duration)}, "
+                           "minimum is 30 seconds")
+
+
+def _go_duration(seconds: float) -> str:
+    if seconds == int(seconds):
+        s = int(seconds)
+        h, rem = divmod(s, 3600)
+        m, sec = divmod(rem, 60)
+        out = (f"{h}h" if h else "") + (f"{m}m" if (h or m) else "") + f"{sec}s"
+        return out
+    return f"{seconds}s"
+
+
+def validate(opts: Options) -> None:
+    """What the reference checks when the server starts (after flags are applied)."""
     if opts.max_payload > 64 * MB:
         raise OptionsError("max_payload (%d) cannot be higher than %d" % (opts.max_payload, 64 * MB))
+    if opts.lame_duck_grace_period >= opts.lame_duck_duration:
+        raise OptionsError(f"lame duck grace period ({_go_duration(opts.lame_duck_grace_period)}) should be "
+                           f"strictly lower than lame duck duration ({_go_duration(opts.lame_duck_duration)})")
     if opts.max_pending and opts.max_payload > opts.max_pending:
         raise OptionsError("max_payload (%d) cannot be higher than max_pending (%d)"
                            % (opts.max_payload, opts.max_pending))
