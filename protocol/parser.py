@@ -12,17 +12,27 @@ Rules of this file:
     (ERROR, ProtocolError)                                         always the last event
   `size_bytes` is the size token exactly as the client wrote it: the reference echoes it into
   MSG, leading zeros included.
+- Runs of PUBs written the ordinary way (single spaces, CRLF, payload without CRLF inside) are
+  parsed in bulk from one `split(b"\r\n")` of the read: the per-message work is a few C calls.
+  Anything else (and any PUB the bulk path is unsure of) goes through the exact op-by-op path,
+  so both paths give the same events.
+- `in_msgs` / `in_bytes` count the messages (PUB and HPUB) and payload bytes parsed.
 - Everything after an ERROR event is discarded; the caller sends the -ERR (if any) and closes.
 - Parsing stops after a CONNECT (`paused` is then True): the caller applies it (it decides,
   e.g., whether HPUB is allowed) and calls `feed(b"")` for the rest of the input.
-- A control line or payload that straddles reads is kept (the payload as a list of chunks, joined
-  once) until it is whole. A control line is checked against max_control_line while it is still
-  incomplete, so a peer cannot make us buffer an endless line.
-- Verbs are case-insensitive; arguments are split on runs of spaces/tabs; a bare LF ends a line
-  (a CR before it is dropped); the payload must be followed by exactly CRLF.
+- A control line or payload that straddles reads is kept (the payload as a list of chunks,
+  joined once) until it is whole. A control line is checked against max_control_line while it
+  is still incomplete, and an impossible verb fails at once, as the reference's byte-level
+  parser does, so a peer cannot make us buffer an endless line. PING/PONG/+OK lines are not
+  limited (the reference skips their rest): only their first bytes are kept.
+- Verbs are case-insensitive; arguments are separated by runs of spaces/tabs/CRs (not VT/FF);
+  a bare LF ends a line (a CR before it is dropped); a payload must be followed by exactly CRLF.
+  max_control_line applies to the arguments: what follows the verb and its blanks, up to CR.
 """
 
 from __future__ import annotations
+
+from operator import itemgetter
 
 from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, ProtocolError, parse_error, silent_close
 
@@ -30,10 +40,12 @@ PUB, HPUB, SUB, UNSUB, PING, PONG, CONNECT, INFO, OK, ERROR = range(10)
 
 _MAX_SIZE_DIGITS = 9  # the reference rejects longer sizes as invalid
 _LONGEST_VERB = 10  # "CONNECT " plus CR and slack: bound for incomplete lines
-
+_CRLF = b"\r\n"
+_SIZE = itemgetter(3)
 
 _VERBS = (b"PUB", b"HPUB", b"SUB", b"UNSUB", b"PING", b"PONG", b"CONNECT", b"INFO", b"+OK", b"-ERR")
-_NEEDS_SEP = {b"PUB", b"HPUB", b"SUB", b"UNSUB", b"CONNECT", b"INFO"}
+_NEEDS_BLANK = {b"PUB", b"HPUB", b"SUB", b"UNSUB", b"CONNECT", b"INFO", b"-ERR"}
+_UNLIMITED = (b"PING", b"PONG", b"+OK")
 
 
 def _plausible(partial: bytes) -> bool:
@@ -45,7 +57,8 @@ def _plausible(partial: bytes) -> bool:
             if verb.startswith(head):
                 return True
         elif head.startswith(verb):
-            if verb not in _NEEDS_SEP or head[len(verb)] in (32, 9):
+            nxt = head[len(verb)]
+            if verb not in _NEEDS_BLANK or nxt in (32, 9) or (verb == b"CONNECT" and nxt in (13, 10)):
                 return True
     return False
 
@@ -56,19 +69,31 @@ def _size(token: bytes) -> int:
     return -1
 
 
+def _args(raw: bytes) -> list:
+    """Split on runs of spaces, tabs and CRs, as the reference does (bytes.split() would also
+    split on VT and FF)."""
+    return [a for a in raw.replace(b"\t", b" ").replace(b"\r", b" ").split(b" ") if a]
+
+
+def _mcl_error() -> ProtocolError:
+    return ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
+
+
 class ClientParser:
     """Incremental parser for one client connection."""
 
-    __slots__ = ("max_payload", "max_control_line", "headers_ok", "paused", "_buf", "_op", "_chunks", "_have",
-                 "_need")
+    __slots__ = ("max_payload", "max_control_line", "headers_ok", "paused", "in_msgs", "in_bytes",
+                 "_buf", "_op", "_chunks", "_have", "_need")
 
     def __init__(self, max_payload: int = 1048576, max_control_line: int = 4096):
         self.max_payload = max_payload
         self.max_control_line = max_control_line
         self.headers_ok = False  # HPUB is a violation until CONNECT said headers:true
         self.paused = False  # stopped after a CONNECT with more input buffered
+        self.in_msgs = 0
+        self.in_bytes = 0
         self._buf = b""  # an incomplete control line
-        self._op = None  # a PUB/HPUB waiting for its payload
+        self._op = None  # a PUB/HPUB waiting for its payload: (op, subject, reply, x, size)
         self._chunks: list[bytes] = []
         self._have = 0
         self._need = 0
@@ -78,10 +103,11 @@ class ClientParser:
         events: list = []
         op = self._op
         if op is not None:
-            self._chunks.append(data)
-            self._have += len(data)
+            if data:
+                self._chunks.append(data)
+                self._have += len(data)
             if self._have < self._need:
-                if self._have == self._need - 1 and data[-1] != 13:
+                if self._have == self._need - 1 and self._chunks[-1][-1] != 13:
                     self._reset()
                     return [(ERROR, parse_error())]
                 return events
@@ -94,13 +120,19 @@ class ClientParser:
         self._op = None
         append = events.append
         find = data.find
+        startswith = data.startswith
         n = len(data)
         pos = 0
         mcl = self.max_control_line
+        nmsgs = nbytes = 0
+        lines = None  # data split at CRLF, made when a PUB run is first met
+        li = li_pos = -1  # lines[li] starts at byte li_pos
+        bulk = True
         try:
             while True:
                 if op is not None:
-                    end = pos + op[-1]
+                    size = op[4]
+                    end = pos + size
                     if end + 2 > n:
                         if end < n and data[end] != 13:  # the byte after the payload must be CR
                             raise parse_error()
@@ -108,58 +140,68 @@ class ClientParser:
                         rest = data[pos:]
                         self._chunks = [rest]
                         self._have = len(rest)
-                        self._need = op[-1] + 2
+                        self._need = size + 2
                         return events
-                    if data[end:end + 2] != b"\r\n":
+                    if not startswith(_CRLF, end):
                         raise parse_error()
                     if op[0] == PUB:
                         append((PUB, op[1], op[2], op[3], data[pos:end]))
                     else:
-                        append((HPUB, op[1], op[2], op[3], op[4], data[pos:end]))
+                        append((HPUB, op[1], op[2], op[3][0], op[3][1], data[pos:end]))
+                    nmsgs += 1
+                    nbytes += size
                     pos = end + 2
                     op = None
                 if pos >= n:
                     return events
                 nl = find(b"\n", pos)
                 if nl < 0:
-                    rest = data[pos:]
-                    if len(rest) > mcl + _LONGEST_VERB:
-                        raise ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
-                    if not _plausible(rest):
-                        raise parse_error()
-                    self._buf = rest
+                    self._buf = self._incomplete(data[pos:])
                     return events
-                if data[pos:pos + 4] == b"PUB ":
-                    # Fast path: a whole PUB whose payload is already here.
-                    args = data[pos + 4:nl].split()
-                    if len(args) == 2:
-                        subject, size_b = args
-                        reply = None
-                    elif len(args) == 3:
-                        subject, reply, size_b = args
-                    else:
-                        raise silent_close()
-                    if nl - pos - 4 - (data[nl - 1] == 13) > mcl:
-                        raise ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
-                    if size_b.isdigit() and len(size_b) <= _MAX_SIZE_DIGITS:
-                        size = int(size_b)
-                    else:
-                        raise silent_close()
-                    if size > self.max_payload:
-                        raise ProtocolError(MAX_PAYLOAD, reason="Maximum Payload Exceeded")
-                    start = nl + 1
-                    end = start + size
-                    if end + 2 <= n:
-                        if data[end:end + 2] != b"\r\n":
-                            raise parse_error()
-                        append((PUB, subject, reply, size_b, data[start:end]))
-                        pos = end + 2
-                    else:
-                        if end < n and data[end] != 13:
-                            raise parse_error()
-                        op = (PUB, subject, reply, size_b, size)
-                        pos = start
-                    continue
+                if bulk and startswith(b"PUB ", pos):
+                    # Bulk path, from the line that starts here (lines[li]).
+                    if li_pos != pos:
+                        if lines is None:
+                            lines = data.split(_CRLF)
+                            li, li_pos = 0, 0
+                        if pos == 0 or data[pos - 2:pos] == _CRLF:
+                            li += data.count(_CRLF, li_pos, pos)
+                            li_pos = pos
+                    if li_pos == pos:
+                        start_li = li
+                        first_event = len(events)
+                        stop = len(lines) - 2  # lines[-1] is not CRLF-terminated
+                        try:
+                            # per message only what decides the framing; the rest is checked
+                            # for the whole run below, at C speed
+                            while li < stop:
+                                args = lines[li].split(b" ")
+                                if len(args) == 3:
+                                    verb, subject, size_b = args
+                                    reply = None
+                                elif len(args) == 4:
+                                    verb, subject, reply, size_b = args
+                                else:
+                                    break
+                                payload = lines[li + 1]
+                                if verb != b"PUB" or int(size_b) != len(payload):
+                                    break
+                                append((PUB, subject, reply, size_b, payload))
+                                li += 2
+                        except ValueError:
+                            pass  # not a plain PUB: the exact path takes it from here
+                        if li != start_li:
+                            if self._run_ok(lines[start_li:li], events[first_event:]):
+                                count = (li - start_li) >> 1
+                                nmsgs += count
+                                nbytes += sum(map(len, lines[start_li + 1:li:2]))
+                                pos += sum(map(len, lines[start_li:li])) + 2 * (li - start_li)
+                                li_pos = pos
+                                continue
+                            # rare: something only the exact path gets right; redo from here
+                            del events[first_event:]
+                            li = start_li
+                            bulk = False
                 pos = self._control(data, pos, nl, events)
                 if pos < 0:  # a PUB/HPUB whose payload follows
                     op = events.pop()
@@ -174,6 +216,40 @@ class ClientParser:
             self._reset()
             append((ERROR, err))
             return events
+        finally:
+            self.in_msgs += nmsgs
+            self.in_bytes += nbytes
+
+    def _run_ok(self, run: list, events: list) -> bool:
+        """Whole-run checks for the bulk path: everything the exact path would treat
+        differently (tabs, CRs, empty tokens, signs or spaces in sizes, over-long sizes or
+        lines, payloads over max_payload) sends the run back to the exact path."""
+        ctrls = run[0::2]
+        joined = b"\n".join(ctrls)
+        if b"\t" in joined or b"\r" in joined or b"  " in joined or b" \n" in joined \
+                or joined.endswith(b" ") or joined[4:5] == b" ":
+            return False
+        sizes = list(map(_SIZE, events))
+        if not b"".join(sizes).isdigit() or max(map(len, sizes)) > _MAX_SIZE_DIGITS:
+            return False
+        if max(map(len, ctrls)) > self.max_control_line + 4:
+            return False
+        return max(map(len, run[1::2])) <= self.max_payload
+
+    def _incomplete(self, rest: bytes) -> bytes:
+        """What to keep of a control line that has not ended yet (or fail now)."""
+        head = rest[:4].upper()
+        if head in _UNLIMITED or head[:3] == b"+OK":
+            return rest[:8]  # the reference ignores the rest of these lines
+        if not _plausible(rest):
+            raise parse_error()
+        if len(rest) > self.max_control_line + _LONGEST_VERB:
+            verb_end = 0
+            while verb_end < len(rest) and rest[verb_end] not in (32, 9):
+                verb_end += 1
+            if len(rest[verb_end:].lstrip(b" \t")) > self.max_control_line:
+                raise _mcl_error()
+        return rest
 
     def _reset(self) -> None:
         self._buf = b""
@@ -181,10 +257,7 @@ class ClientParser:
         self._chunks = []
         self._have = 0
 
-    def _pub(self, args: list, arglen: int):
-        """A PUB line from the slow path (lower-case verb, tab separator)."""
-        if arglen > self.max_control_line:
-            raise ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
+    def _pub(self, args: list):
         if len(args) == 2:
             subject, reply, size_b = args[0], None, args[1]
         elif len(args) == 3:
@@ -213,41 +286,39 @@ class ClientParser:
             raise silent_close()
         if size > self.max_payload:
             raise ProtocolError(MAX_PAYLOAD, reason="Maximum Payload Exceeded")
-        return (HPUB, subject, reply, hdr, size_b, size)
+        return (HPUB, subject, reply, (hdr, size_b), size)
 
     def _control(self, data: bytes, pos: int, nl: int, events: list) -> int:
-        """Parse one non-fast-path control line; return the next position, or -1 when the
-        line opened a PUB/HPUB (its pending op is the last item of `events`)."""
+        """Parse one control line that the fast path did not take; return the next position,
+        or -1 when the line opened a PUB/HPUB (its pending op is the last item of `events`)."""
         first = data[pos]
         if first == 43:  # '+'
             if data[pos:pos + 3].upper() == b"+OK":
                 events.append((OK,))
                 return nl + 1
             raise parse_error()
-        if first == 45:  # '-'
-            if data[pos:pos + 4].upper() == b"-ERR":
-                raise silent_close("Client Closed")
-            raise parse_error()
         verb = data[pos:pos + 8].upper()
-        line_end = nl
-        arglen = 0
-
-        def args_from(skip: int) -> list:
-            nonlocal arglen
-            raw = data[pos + skip:line_end]
-            arglen = len(raw) - (1 if raw.endswith(b"\r") else 0)
-            if arglen > self.max_control_line:
-                raise ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
-            return raw.split()
-
         if verb[:4] in (b"PING", b"PONG"):
             events.append((PING,) if verb[1] == 73 else (PONG,))
             return nl + 1
-        sep = verb[3:4]
-        if verb[:3] == b"PUB" and sep in (b" ", b"\t"):
-            events.append(self._pub(args_from(4), arglen))
+        line_end = nl - 1 if data[nl - 1] == 13 else nl
+
+        def args_from(skip: int) -> list:
+            raw = data[pos + skip:line_end].lstrip(b" \t")
+            if len(raw) > self.max_control_line:
+                raise _mcl_error()
+            return _args(raw)
+
+        if first == 45:  # '-'
+            if verb[:4] == b"-ERR" and verb[4:5] in (b" ", b"\t"):
+                args_from(5)
+                raise silent_close("Client Closed")
+            raise parse_error()
+        blank = (b" ", b"\t")
+        if verb[:3] == b"PUB" and verb[3:4] in blank:
+            events.append(self._pub(args_from(4)))
             return -1
-        if verb[:3] == b"SUB" and sep in (b" ", b"\t"):
+        if verb[:3] == b"SUB" and verb[3:4] in blank:
             args = args_from(4)
             if len(args) == 2:
                 events.append((SUB, args[0], None, args[1]))
@@ -256,7 +327,7 @@ class ClientParser:
             else:
                 raise silent_close()
             return nl + 1
-        if verb[:5] == b"UNSUB" and verb[5:6] in (b" ", b"\t"):
+        if verb[:5] == b"UNSUB" and verb[5:6] in blank:
             args = args_from(6)
             if len(args) == 1:
                 events.append((UNSUB, args[0], None))
@@ -265,14 +336,14 @@ class ClientParser:
             else:
                 raise silent_close()
             return nl + 1
-        if verb[:4] == b"HPUB" and verb[4:5] in (b" ", b"\t"):
+        if verb[:4] == b"HPUB" and verb[4:5] in blank:
             events.append(self._hpub(args_from(5)))
             return -1
         if verb[:7] == b"CONNECT" and verb[7:8] in (b" ", b"\t", b"\r", b"\n"):
             args_from(8)
             events.append((CONNECT, data[pos + 8:nl].strip()))
             return nl + 1
-        if verb[:4] == b"INFO" and verb[4:5] in (b" ", b"\t"):
+        if verb[:4] == b"INFO" and verb[4:5] in blank:
             args_from(5)
             events.append((INFO, data[pos + 5:nl].strip()))
             return nl + 1
