@@ -37,7 +37,8 @@ from .runtime import Actor
 log = logging.getLogger("actor_nats")
 
 PONG_FRAME = b"PONG\r\n"
-RESUME = object()  # held in the deferred queue: continue stalled input here
+RESUME = object()
+_BLANK5 = (b"", b"", b"", b"", b"")  # held in the deferred queue: continue stalled input here
 PING_FRAME = b"PING\r\n"
 OK_FRAME = b"+OK\r\n"
 READ_SIZE = 65536
@@ -84,12 +85,13 @@ class Client(Actor):
         self._barrier_queue: list = []
         self._inflight: set[int] = set()  # shards sent publishes since the last barrier
         self._pubs: dict[int, list] = {}
+        self._by_subject: dict[bytes, list] = {}  # subject -> its shard's batch in _pubs
         self._resume: list | None = None  # input events waiting for a barrier
         self._closing = False  # no more input is processed
         self._close_ready = False  # the writer shuts the socket once the output is flushed
         self.close_reason = ""
         # counters
-        self.in_msgs = self.in_bytes = self.out_msgs = self.out_bytes = 0
+        self.out_msgs = self.out_bytes = 0
         self.pings_out = 0
         # helpers
         self._wev = gevent.event.Event()
@@ -224,31 +226,32 @@ class Client(Actor):
     def _process(self, events: list) -> bool:
         """Handle parsed events in order; False if processing stalled (see _stall)."""
         pubs = self._pubs  # shard index -> batch not yet sent; sent before any control frame
-        shard_of = self.ctx.shards.shard_of
-        nmsgs = nbytes = 0
         stalled = False
+        simple = not (self.pedantic or self.verbose)
+        by_subject = self._by_subject
         for i, ev in enumerate(events):
             op = ev[0]
+            if op == PUB and simple:
+                batch = by_subject.get(ev[1])
+                if batch is None:
+                    batch = self._batch_for(ev[1])
+                batch.append(ev)
+                continue
             if op == PUB or op == HPUB:
                 if op == HPUB:
                     if not self.headers:
                         self._close("Protocol Violation", flush=True)
                         break
-                    nbytes += len(ev[5])
                     if ev[3] == 0:  # an empty header block: subscribers get a plain MSG
                         ev = (PUB, ev[1], ev[2], ev[4], ev[5])
-                else:
-                    nbytes += len(ev[4])
                 if self.pedantic and not valid_literal_subject(ev[1]):
                     self._send_err(errors.INVALID_PUBLISH_SUBJECT)
                 if self.verbose:
                     self._send_ctl(OK_FRAME)
-                idx = shard_of(ev[1])
-                batch = pubs.get(idx)
+                batch = by_subject.get(ev[1])
                 if batch is None:
-                    batch = pubs[idx] = []
+                    batch = self._batch_for(ev[1])
                 batch.append(ev)
-                nmsgs += 1
             elif op == PING:
                 self._send_ctl(PONG_FRAME, pong=True)
             elif op == SUB:
@@ -275,11 +278,17 @@ class Client(Actor):
                 break
             if self._closing:
                 break
-        self.in_msgs += nmsgs
-        self.in_bytes += nbytes
         if pubs and not self._closing:
             self._flush_pubs()
         return not stalled
+
+    def _batch_for(self, subject: bytes) -> list:
+        idx = self.ctx.shards.shard_of(subject)
+        batch = self._pubs.get(idx)
+        if batch is None:
+            batch = self._pubs[idx] = []
+        self._by_subject[subject] = batch
+        return batch
 
     def _flush_pubs(self) -> None:
         """Send each shard its batch of this read's publishes (one tell per shard)."""
@@ -293,6 +302,7 @@ class Client(Actor):
             except (pykka.ActorDeadError, AttributeError):
                 pass  # the shard is restarting: core NATS may drop, as on a route flap
         pubs.clear()
+        self._by_subject.clear()
 
     # -- protocol ops -----------------------------------------------------------------------
 
@@ -453,7 +463,7 @@ class Client(Actor):
         if limited:
             count = self._count_limited(parts, count, {i for i, _ in limited})
         else:
-            self.delivered.update(parts[1::3])  # parts are (head, sid, tail) per message
+            self.delivered.update(parts[1::5])  # (head, sid, mid, payload, CRLF) per message
             if self.max_msgs:
                 for sid, maxm in list(self.max_msgs.items()):
                     if self.delivered[sid] >= maxm:
@@ -474,14 +484,14 @@ class Client(Actor):
         """Count deliveries per sid; drop what arrives for a sid past its UNSUB max (or after it
         was removed), and remove a sid when it reaches its max."""
         delivered = self.delivered
-        for i in range(0, len(parts), 3):
+        for i in range(0, len(parts), 5):
             sid = parts[i + 1]
             if i not in limited_at:
                 delivered[sid] += 1
                 continue
             maxm = self.max_msgs.get(sid)
             if sid not in self.subs or maxm is None or delivered[sid] >= maxm:
-                parts[i] = parts[i + 1] = parts[i + 2] = b""
+                parts[i:i + 5] = _BLANK5
                 count -= 1
                 if sid in self.subs:
                     self._remove_sub(sid)
@@ -628,6 +638,14 @@ class Client(Actor):
         self._send_ctl(PING_FRAME)
 
     # -- introspection ----------------------------------------------------------------------
+
+    @property
+    def in_msgs(self) -> int:
+        return self.parser.in_msgs
+
+    @property
+    def in_bytes(self) -> int:
+        return self.parser.in_bytes
 
     def _info_frame(self, ldm: bool = False, connect_info: bool = False) -> bytes:
         info = dict(self.ctx.info_base)

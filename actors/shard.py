@@ -15,7 +15,7 @@ Messages in: ("pub", pubinfo, batch, barrier) · ("subs", [(add, sub), ...]) ·
 
 from __future__ import annotations
 
-import random
+from random import random
 
 import gevent
 import pykka
@@ -23,6 +23,8 @@ import pykka
 from ..protocol.parser import PUB
 from ..protocol.sublist import Sublist
 from .runtime import Actor, registry
+
+CRLF = b"\r\n"
 
 
 class Shard(Actor):
@@ -35,6 +37,8 @@ class Shard(Actor):
         self.restarted = restarted
         self.sublist = Sublist()
         self.msgs_routed = 0
+        self._routes: dict = {}  # subject -> (psubs, qsubs, head)
+        self._generation = -1
 
     def started(self) -> None:
         self.ctx.shards.refs[self.index] = self.actor_ref
@@ -71,15 +75,36 @@ class Shard(Actor):
             return {"stats": self.sublist.stats(), "subs": list(self.sublist)}
         return super().handle(message)
 
+    def _routes_for(self, subject: bytes):
+        """(plain subs, queue groups, b"MSG <subject> ") for a subject, cached until the
+        subscriptions change."""
+        if self.sublist.generation != self._generation:
+            self._routes.clear()
+            self._generation = self.sublist.generation
+        elif len(self._routes) > 4096:
+            self._routes.clear()
+        psubs, qsubs = self.sublist.match(subject)
+        entry = self._routes[subject] = (psubs, qsubs, b"MSG " + subject + b" ")
+        return entry
+
     def _route(self, pubinfo, batch) -> None:
+        """Route one publisher's batch. Each delivered message is five parts in its client's
+        list: (head, sid, mid, payload, CRLF), joined once by the client."""
         pub_cid, pub_ref, echo, no_responders = pubinfo
-        match = self.sublist.match
-        dests: dict = {}
+        if self.sublist.generation != self._generation:
+            self._routes.clear()
+            self._generation = self.sublist.generation
+        routes = self._routes
+        dests: dict = {}  # cid -> parts
+        clients: dict = {}  # cid -> client ref
+        limited: dict = {}  # cid -> [(index of head in parts, sid)]
         noresp = None
-        routed = 0
         for ev in batch:
             subject = ev[1]
-            psubs, qsubs = match(subject)
+            r = routes.get(subject)
+            if r is None:
+                r = self._routes_for(subject)
+            psubs, qsubs, head = r
             reply = ev[2]
             if not psubs and not qsubs:
                 if no_responders and reply is not None:
@@ -87,68 +112,63 @@ class Shard(Actor):
                         noresp = []
                     noresp.append((subject, reply))
                 continue
-            before = routed
+            delivered = False
             if ev[0] == PUB:
-                head = b"MSG " + subject + b" "
                 if reply is None:
-                    tail = b" " + ev[3] + b"\r\n" + ev[4] + b"\r\n"
+                    mid = b" " + ev[3] + CRLF
                 else:
-                    tail = b" " + reply + b" " + ev[3] + b"\r\n" + ev[4] + b"\r\n"
-                head_p = tail_p = None
+                    mid = b" " + reply + b" " + ev[3] + CRLF
+                payload = ev[4]
+                head_p = None
             else:
                 hdr, size_b, payload = ev[3], ev[4], ev[5]
-                mid = b" " if reply is None else b" " + reply + b" "
-                head = b"HMSG " + subject + b" "
-                tail = mid + str(hdr).encode() + b" " + size_b + b"\r\n" + payload + b"\r\n"
+                pre = b" " if reply is None else b" " + reply + b" "
+                mid = pre + str(hdr).encode() + b" " + size_b + CRLF
                 head_p = b"MSG " + subject + b" "
-                tail_p = mid + str(len(payload) - hdr).encode() + b"\r\n" + payload[hdr:] + b"\r\n"
+                mid_p = pre + str(len(payload) - hdr).encode() + CRLF
+                head = b"HMSG " + subject + b" "
             for sub in psubs:
                 cid = sub.cid
-                if cid == pub_cid and not echo:
+                if not echo and cid == pub_cid:
                     continue
-                d = dests.get(cid)
-                if d is None:
-                    d = dests[cid] = [sub.client, [], 0, None]
-                parts = d[1]
+                parts = dests.get(cid)
+                if parts is None:
+                    parts = dests[cid] = []
+                    clients[cid] = sub.client
                 if sub.limited:
-                    if d[3] is None:
-                        d[3] = []
-                    d[3].append((len(parts), sub.sid))
+                    limited.setdefault(cid, []).append((len(parts), sub.sid))
                 if head_p is None or sub.headers:
-                    parts += (head, sub.sid, tail)
+                    parts += (head, sub.sid, mid, payload, CRLF)
                 else:
-                    parts += (head_p, sub.sid, tail_p)
-                d[2] += 1
-                routed += 1
+                    parts += (head_p, sub.sid, mid_p, payload[hdr:], CRLF)
+                delivered = True
             for group in qsubs:
-                sub = group[int(random.random() * len(group))] if len(group) > 1 else group[0]
-                if sub.cid == pub_cid and not echo:
+                sub = group[int(random() * len(group))] if len(group) > 1 else group[0]
+                if not echo and sub.cid == pub_cid:
                     others = [s for s in group if s.cid != pub_cid]
                     if not others:
                         continue
-                    sub = random.choice(others)
+                    sub = others[int(random() * len(others))]
                 cid = sub.cid
-                d = dests.get(cid)
-                if d is None:
-                    d = dests[cid] = [sub.client, [], 0, None]
-                parts = d[1]
+                parts = dests.get(cid)
+                if parts is None:
+                    parts = dests[cid] = []
+                    clients[cid] = sub.client
                 if sub.limited:
-                    if d[3] is None:
-                        d[3] = []
-                    d[3].append((len(parts), sub.sid))
+                    limited.setdefault(cid, []).append((len(parts), sub.sid))
                 if head_p is None or sub.headers:
-                    parts += (head, sub.sid, tail)
+                    parts += (head, sub.sid, mid, payload, CRLF)
                 else:
-                    parts += (head_p, sub.sid, tail_p)
-                d[2] += 1
-                routed += 1
-            if routed == before and no_responders and reply is not None:
+                    parts += (head_p, sub.sid, mid_p, payload[hdr:], CRLF)
+                delivered = True
+            if not delivered and no_responders and reply is not None:
                 if noresp is None:  # only the publisher's own subscriptions, with echo off
                     noresp = []
                 noresp.append((subject, reply))
-        self.msgs_routed += routed
-        for ref, parts, count, limited in dests.values():
-            _tell(ref, ("msgs", parts, count, limited))
+        for cid, parts in dests.items():
+            count = len(parts) // 5
+            self.msgs_routed += count
+            _tell(clients[cid], ("msgs", parts, count, limited.get(cid)))
         if noresp:
             for subject, reply in noresp:
                 _tell(pub_ref, ("noresp", subject, reply))
