@@ -232,7 +232,10 @@ def test_zero_length_payload(data, event):
     assert run(bytewise(data)) == [event]
 
 
-@pytest.mark.parametrize("payload", [b"\r\n", b"\r\n\r\n", b"a\r\nb", b"PING\r\n", b"\r", b"\n", b"PUB x 1\r\n"])
+CRLF_PAYLOADS = [b"\r\n", b"\r\n\r\n", b"a\r\nb", b"PING\r\n", b"\r", b"\n", b"PUB x 1\r\n"]
+
+
+@pytest.mark.parametrize("payload", CRLF_PAYLOADS)
 def test_payload_may_contain_crlf(payload):
     size = str(len(payload)).encode()
     data = b"PUB foo " + size + b"\r\n" + payload + b"\r\nPING\r\n"
@@ -275,6 +278,10 @@ VALID = [
     b"PUB " + b"s" * 2000 + b" " + b"r" * 2000 + b" 3\r\nabc\r\nSUB " + b"t" * 4000 + b" 1\r\n",
     b"PINGX\r\nPONG junk\r\n+OKAY\r\nINFO {}\r\nPUB x 005\r\nhello\r\n",
     b"UNSUB 1 x\r\nUNSUB 2 -1\r\nSUB a\t\tq\t9\r\n",
+    # runs of plain PUBs (the bulk path when whole), broken by lines only the exact path takes
+    b"".join(b"PUB s.%d r 3\r\nabc\r\n" % i for i in range(50)) + b"PING\r\n",
+    b"PUB a 1\r\nx\r\nPUB\tb 1\r\ny\r\nPUB c 2\r\n\r\n\r\nPUB d 1 \r\nz\r\nPUB e 001\r\nw\r\n"
+    b"PUB f  1\r\nv\r\nPUB g 1\nu\r\nPUB h\x0bi 1\r\nt\r\nPUB 00 1\r\ns\r\nPUB j 0\r\n\r\n",
 ]
 # Streams that end in an error: the events before it, then the error, whatever the chunking.
 FAILING = [
@@ -325,6 +332,16 @@ def test_random_chunkings_equal_whole(data):
     stream = data.draw(st.sampled_from(CORPUS), label="stream")
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=12), label="cuts")
     assert run(split(stream, cuts)) == parse(stream)
+
+
+def test_message_counters():
+    p = ClientParser()
+    p.headers_ok = True
+    p.feed(b"PUB a 3\r\nabc\r\nPUB b 2\r\nhi\r\npub c 0\r\n\r\n"
+           b"HPUB d 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPUB e 4\r\nab")
+    assert (p.in_msgs, p.in_bytes) == (4, 3 + 2 + 0 + 14)
+    p.feed(b"cd\r\nSUB x 1\r\n")
+    assert (p.in_msgs, p.in_bytes) == (5, 23)
 
 
 # -- the pause after CONNECT, and HPUB -----------------------------------------------------------
@@ -596,13 +613,19 @@ def test_control_line_one_over_max_fails(verb, args, after, event, eol):
     assert run(bytewise(data), parser=hpub_parser(max_control_line=MCL)) == [MCL_ERR]
 
 
-@pytest.mark.parametrize("data", [b"PUB s " + b"r" * 28 + b" 0 \r\n\r\n", b"SUB s " + b"r" * 28 + b" 1\t\r\n"])
+@pytest.mark.parametrize("data", [
+    b"PUB s " + b"r" * 28 + b" 0 \r\n\r\n",
+    b"SUB s " + b"r" * 28 + b" 1\t\r\n",
+])
 def test_trailing_whitespace_counts(data):
     # [ref] args are measured from the first non-blank byte to the line end (CR excluded)
     assert parse(data, max_control_line=MCL) == [MCL_ERR]
 
 
-@pytest.mark.parametrize("verb", [b"PUB ", b"pub ", b"HPUB ", b"SUB ", b"UNSUB ", b"CONNECT ", b"INFO ", b"-ERR "])
+LIMITED_VERBS = [b"PUB ", b"pub ", b"HPUB ", b"SUB ", b"UNSUB ", b"CONNECT ", b"INFO ", b"-ERR "]
+
+
+@pytest.mark.parametrize("verb", LIMITED_VERBS)
 def test_incomplete_control_line_over_max_fails_before_the_line_ends(verb):
     p = hpub_parser(max_control_line=MCL)
     assert p.feed(verb + b"a" * MCL) == []  # not over the limit yet: kept
@@ -637,7 +660,7 @@ def test_default_max_control_line_is_4096():
     assert parse(b"SUB s " + b"q" * 4095 + b"\r\n") == [MCL_ERR]
 
 
-# -- former parser bugs (found by these tests, fixed in protocol/parser.py) --------------------------------------
+# -- parser bugs these tests found (fixed unless marked xfail) --------------------------------
 
 def test_bug_fast_path_pub_checks_control_line_before_argument_count():
     # [ref] -ERR 'maximum control line exceeded'; the slow path (`pub`) gets it right
@@ -648,7 +671,8 @@ def test_bug_fast_path_pub_checks_control_line_before_argument_count():
     (b"PUB" + b" " * 10 + b"s " + b"r" * 28 + b" 0\r\n\r\n", (PUB, b"s", b"r" * 28, b"0", b"")),
     (b"pub" + b"\t" * 10 + b"s " + b"r" * 28 + b" 0\r\n\r\n", (PUB, b"s", b"r" * 28, b"0", b"")),
     (b"SUB" + b" " * 5 + b"s " + b"q" * 28 + b" 1\r\n", (SUB, b"s", b"q" * 28, b"1")),
-    (b"CONNECT" + b" " * 20 + b'{"name":"' + b"n" * 21 + b'"}\r\n', (CONNECT, b'{"name":"' + b"n" * 21 + b'"}')),
+    (b"CONNECT" + b" " * 20 + b'{"name":"' + b"n" * 21 + b'"}\r\n',
+     (CONNECT, b'{"name":"' + b"n" * 21 + b'"}')),
 ])
 def test_bug_leading_blanks_do_not_count_toward_max_control_line(data, event):
     # [ref] the reference starts the argument at the first non-blank byte: these pass
@@ -698,3 +722,18 @@ def test_bug_minus_err_needs_a_blank(data):
 def test_bug_minus_err_line_is_held_to_max_control_line():
     # [ref] -ERR 'maximum control line exceeded'; ours closes silently (and errors when split)
     assert parse(b"-ERR '" + b"x" * 100 + b"'\r\n", max_control_line=MCL) == [MCL_ERR]
+
+
+@pytest.mark.xfail(strict=True, reason="bulk PUB path: a bare LF inside a CRLF-ended PUB line "
+                                        "does not end it")
+@pytest.mark.parametrize("data, expected", [
+    (b"PUB a\n 3\r\nabc\r\n", [SILENT]),
+    (b"PUB a b\nc 3\r\nabc\r\n", [SILENT]),
+    (b"PUB a 1\r\nx\r\nPUB b\nc 1\r\ny\r\n", [(PUB, b"a", None, b"1", b"x"), SILENT]),
+], ids=["subject", "reply", "second-in-run"])
+def test_bug_bare_lf_ends_a_pub_line_in_a_run(data, expected):
+    # [ref] `PUB a 1\r\nx\r\nPUB a\nc 1\r\ny\r\n`: MSG for the first, then `PUB a` (one
+    # argument) closes silently. Byte by byte we agree; whole, the bulk path splits the read at
+    # CRLF only and yields a PUB to b"a\n" / reply b"b\nc" / subject b"b\nc".
+    assert run(bytewise(data)) == expected
+    assert parse(data) == expected
