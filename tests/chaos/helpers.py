@@ -315,12 +315,14 @@ async def connect_watched(clients, name: str, **options):
 class RawClient:
     """A raw protocol connection on asyncio streams. A reader task parses what the server
     sends: MSGs go to `on_msg(subject, sid, payload)`, server PINGs are answered, PONGs are
-    counted, `-ERR` lines kept, and `closed` is set when the server closes the connection."""
+    counted, `-ERR` and later INFO lines kept, and `closed` is set when the server closes the
+    connection."""
 
     def __init__(self, on_msg=None):
         self.on_msg = on_msg
         self.info: dict = {}
         self.errors: list[str] = []
+        self.infos: list[dict] = []  # INFO lines after the first (e.g. lame duck's ldm:true)
         self.pongs = 0
         self.closed = asyncio.Event()
         self._pong = asyncio.Event()
@@ -373,6 +375,8 @@ class RawClient:
                     self._pong.set()
                 elif line.startswith(b"-ERR"):
                     self.errors.append(line.decode(errors="replace"))
+                elif line.startswith(b"INFO "):
+                    self.infos.append(json.loads(line[5:]))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
