@@ -23,7 +23,6 @@ import socket
 import time
 
 import gevent
-import gevent.event
 import pykka
 
 from .. import NATS_VERSION
@@ -94,9 +93,13 @@ class Client(Actor):
         self.out_msgs = self.out_bytes = 0
         self.pings_out = 0
         # helpers
-        self._wev = gevent.event.Event()
-        self._rev = gevent.event.Event()
-        self._greenlets: list = []
+        self._greenlets: list = []  # a writer while the socket is full; close timers
+        self._raw = None
+        self._io = None  # read watcher (no reader greenlet: an idle connection costs no stack)
+        self._ping_timer = None
+        self._rearm_timer = None
+        self._read_size = READ_SIZE
+        self._writing = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -108,18 +111,27 @@ class Client(Actor):
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+        self._raw = getattr(self.sock, "_sock", self.sock)  # the non-blocking OS socket
         self._out.append(self._info_frame())
-        self._greenlets.append(gevent.spawn(self._writer))
         if self.reject:
             self._send_err(self.reject, close=True, reason="Maximum Connections Exceeded")
+            self._flush_out()
             return
-        self._greenlets.append(gevent.spawn(self._reader))
+        loop = gevent.get_hub().loop
+        self._io = loop.io(self._raw.fileno(), 1)
+        self._io.start(self._on_readable)
         if self.opts.ping_interval > 0:
-            self._greenlets.append(gevent.spawn(self._ticker, self.opts.ping_interval, ("ping_tick",)))
-        self._wev.set()
+            self._ping_timer = loop.timer(self.opts.ping_interval, self.opts.ping_interval)
+            self._ping_timer.start(self._tell_self, ("ping_tick",))
+        self._flush_out()
 
     def cleanup(self) -> None:
         self._closing = True
+        for watcher in (self._io, self._ping_timer, self._rearm_timer):
+            if watcher is not None:
+                watcher.stop()
+                watcher.close()
+        self._io = self._ping_timer = self._rearm_timer = None
         current = gevent.getcurrent()
         for g in self._greenlets:
             if g is not current:
@@ -134,6 +146,13 @@ class Client(Actor):
     # -- mailbox ----------------------------------------------------------------------------
 
     def handle(self, message):
+        try:
+            return self._handle(message)
+        finally:
+            if (self._out or self._close_ready) and not self._writing:
+                self._flush_out()
+
+    def _handle(self, message):
         kind = message[0]
         if kind == "msgs":
             self._deliver(message[1], message[2], message[3])
@@ -168,28 +187,34 @@ class Client(Actor):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _reader(self) -> None:
-        sock, ref, rev, shards = self.sock, self.actor_ref, self._rev, self.ctx.shards
-        size = READ_SIZE
-        reason = "Client Closed"
+    def _on_readable(self) -> None:
+        """Read watcher callback (runs in the gevent hub, must not block): read what is
+        there and hand it to the actor as one message; reading pauses until it is processed,
+        which bounds this connection's input and gives the shards back-pressure."""
         try:
-            while True:
-                data = sock.recv(size)
-                if not data:
-                    break
-                if len(data) == size and size < MAX_READ_SIZE:
-                    size *= 2
-                while shards.max_depth() > SHARD_HIGH_WATER:
-                    gevent.sleep(0.0005)
-                rev.clear()
-                ref.tell(("data", data))
-                rev.wait()
-        except (OSError, pykka.ActorDeadError):
-            reason = "Read Error"
-        try:
-            ref.tell(("eof", reason))
-        except pykka.ActorDeadError:
-            pass
+            data = self._raw.recv(self._read_size)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = None
+        if self._io is not None:
+            self._io.stop()
+        if not data:
+            self._tell_self(("eof", "Client Closed" if data == b"" else "Read Error"))
+            return
+        if len(data) == self._read_size and self._read_size < MAX_READ_SIZE:
+            self._read_size *= 2
+        self._tell_self(("data", data))
+
+    def _rearm_reader(self) -> None:
+        if self._io is None or self._closing:
+            return
+        if self.ctx.shards.max_depth() > SHARD_HIGH_WATER:
+            if self._rearm_timer is None:
+                self._rearm_timer = gevent.get_hub().loop.timer(0.0005)
+            self._rearm_timer.start(self._rearm_reader)
+            return
+        self._io.start(self._on_readable)
 
     def _on_data(self, data: bytes) -> None:
         try:
@@ -199,7 +224,7 @@ class Client(Actor):
             self._run(self.parser.feed(data))
         finally:
             if self._resume is None:
-                self._rev.set()  # the reader may read again (not while input is stalled)
+                self._rearm_reader()  # read again (not while input is stalled)
 
     def _run(self, events: list) -> None:
         if not self._process(events):
@@ -221,7 +246,7 @@ class Client(Actor):
             self._run(rest)
         finally:
             if self._resume is None:
-                self._rev.set()
+                self._rearm_reader()
 
     def _process(self, events: list) -> bool:
         """Handle parsed events in order; False if processing stalled (see _stall)."""
@@ -477,8 +502,6 @@ class Client(Actor):
         if self.pending_bytes > self.opts.max_pending:
             self.ctx.slow_consumer(self)
             self._close("Slow Consumer (Pending Bytes)", flush=False)
-            return
-        self._wev.set()
 
     def _count_limited(self, parts: list, count: int, limited_at: set) -> int:
         """Count deliveries per sid; drop what arrives for a sid past its UNSUB max (or after it
@@ -515,7 +538,6 @@ class Client(Actor):
     def _send(self, frame: bytes) -> None:
         self._out.append(frame)
         self.pending_bytes += len(frame)
-        self._wev.set()
 
     def _send_ctl(self, frame: bytes, pong: bool = False) -> None:
         """A control frame (PONG, +OK, -ERR, INFO) goes out after everything this connection
@@ -555,31 +577,59 @@ class Client(Actor):
         if close:
             self._close(reason or text, flush=True)
 
+    def _flush_out(self) -> None:
+        """Write what is queued with one non-blocking send, once per mailbox message. What the
+        socket does not take goes to a writer greenlet, bounded by write_deadline; an idle
+        connection has no writer."""
+        out = self._out
+        self._out = []
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            sent = self._raw.send(data) if data else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._out = []
+            self._tell_self(("eof", "Write Error"))
+            return
+        self.pending_bytes -= sent
+        self.out_bytes += sent
+        if sent < len(data):
+            self._out = [data[sent:]]
+            self._writing = True
+            self._greenlets.append(gevent.spawn(self._writer))
+        elif self._close_ready:
+            self._shutdown_socket()
+            self.stop()
+
     def _writer(self) -> None:
-        sock, wev = self.sock, self._wev
+        """Drain the output the socket could not take at once; then exit."""
+        sock = self.sock
         deadline = self.opts.write_deadline or None
         try:
-            while True:
-                wev.wait()
-                wev.clear()
-                while self._out:
-                    out = self._out
-                    self._out = []
-                    data = out[0] if len(out) == 1 else b"".join(out)
-                    try:
-                        with gevent.Timeout(deadline):
-                            sock.sendall(data)
-                    except gevent.Timeout:
-                        self._tell_self(("eof", "Slow Consumer (Write Deadline)"))
-                        return
-                    self.pending_bytes -= len(data)
-                    self.out_bytes += len(data)
-                if self._close_ready:
-                    self._shutdown_socket()
-                    self._tell_self(("stop",))
+            while self._out:
+                out = self._out
+                self._out = []
+                data = out[0] if len(out) == 1 else b"".join(out)
+                try:
+                    with gevent.Timeout(deadline):
+                        sock.sendall(data)
+                except gevent.Timeout:
+                    self._tell_self(("eof", "Slow Consumer (Write Deadline)"))
                     return
+                self.pending_bytes -= len(data)
+                self.out_bytes += len(data)
         except OSError:
             self._tell_self(("eof", "Write Error"))
+            return
+        finally:
+            self._writing = False
+            current = gevent.getcurrent()
+            if current in self._greenlets:
+                self._greenlets.remove(current)
+        if self._close_ready:
+            self._shutdown_socket()
+            self._tell_self(("stop",))
 
     def _shutdown_socket(self) -> None:
         try:
@@ -613,19 +663,9 @@ class Client(Actor):
             self._finish_close()
 
     def _finish_close(self) -> None:
-        self._close_ready = True
-        self._wev.set()
+        self._close_ready = True  # the socket is shut once the output is flushed
 
     # -- timers -----------------------------------------------------------------------------
-
-    def _ticker(self, interval: float, message) -> None:
-        ref = self.actor_ref
-        while True:
-            gevent.sleep(interval)
-            try:
-                ref.tell(message)
-            except pykka.ActorDeadError:
-                return
 
     def _ping_tick(self) -> None:
         if self._closing:

@@ -201,8 +201,8 @@ class ClientParser:
                         if li != start_li:
                             run = lines[start_li:li]
                             ctrls = b"\n".join(run[0::2])
-                            if _plain(ctrls):
-                                count = (li - start_li) >> 1
+                            count = (li - start_li) >> 1
+                            if _plain(ctrls) and ctrls.count(b"\n") == count - 1:  # no bare LF
                                 run_bytes = len(_CRLF.join(run)) + 2
                                 payload_bytes = run_bytes - 4 * count - (len(ctrls) - count + 1)
                                 if payload_bytes <= self.max_payload or \

@@ -724,8 +724,6 @@ def test_bug_minus_err_line_is_held_to_max_control_line():
     assert parse(b"-ERR '" + b"x" * 100 + b"'\r\n", max_control_line=MCL) == [MCL_ERR]
 
 
-@pytest.mark.xfail(strict=True, reason="bulk PUB path: a bare LF inside a CRLF-ended PUB line "
-                                        "does not end it")
 @pytest.mark.parametrize("data, expected", [
     (b"PUB a\n 3\r\nabc\r\n", [SILENT]),
     (b"PUB a b\nc 3\r\nabc\r\n", [SILENT]),
