@@ -24,11 +24,15 @@ class Listener(Actor):
         self._loop = None
 
     def describe(self) -> dict:
-        host, port = self.ctx.listen_sock.getsockname()[:2]
+        try:
+            host, port = self.ctx.listen_sock.getsockname()[:2]
+        except OSError:  # closed: lame duck mode or shutdown
+            return {"listen": "closed"}
         return {"listen": f"{host}:{port}"}
 
     def started(self) -> None:
-        self._loop = gevent.spawn(self._accept_loop)
+        if not self.ctx.lame_duck:
+            self._loop = gevent.spawn(self._accept_loop)
 
     def handle(self, message):
         if message[0] == "stop_accepting":
@@ -48,8 +52,8 @@ class Listener(Actor):
             try:
                 sock, addr = lsock.accept()
             except OSError as e:
-                if self.ctx.shutting_down:
-                    return
+                if self.ctx.shutting_down or self.ctx.lame_duck:
+                    return  # the socket was closed on purpose
                 log.error("Error accepting client connection: %s", e)
                 gevent.sleep(0.01)
                 continue

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -168,8 +169,14 @@ class Actor(pykka.ThreadingActor):
     # -- pykka hooks -------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        registry.register(self.path, self.kind, self.actor_ref, self.parent, self.describe())
-        self.started()
+        try:
+            registry.register(self.path, self.kind, self.actor_ref, self.parent, self.describe())
+            self.started()
+        except Exception:
+            # pykka stops an actor whose on_start raises without calling on_failure: report it
+            # to the supervisor like any other crash, then let pykka stop it
+            self.on_failure(*sys.exc_info())
+            raise
 
     def on_receive(self, message):
         self.processed += 1

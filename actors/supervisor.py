@@ -91,7 +91,9 @@ class Supervisor(Actor):
     def started(self) -> None:
         for spec in self.child_specs():
             self._add(spec)
-            self._start(spec.id, restarted=False)
+            if self.restarted:  # a restarted supervisor's children are restarted too
+                registry.note_restart(self.child_path(spec.id))
+            self._start(spec.id, restarted=self.restarted)
 
     def child_specs(self):
         """The static children, in start order (subclasses may compute them)."""

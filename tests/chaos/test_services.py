@@ -135,10 +135,6 @@ async def _enter_lame_duck(srv) -> RawClient:
     return raw
 
 
-@pytest.mark.xfail(strict=True, reason="entering lame duck closes the listening socket under "
-                   "the accept loop before the Listener has handled stop_accepting, and the loop "
-                   "logs [ERR] Error accepting client connection: [Errno 9] File descriptor was "
-                   "closed in another greenlet")
 def test_lame_duck_stops_the_accept_loop_without_an_error(chaos):
     srv = chaos(config=LAME_DUCK)
 
@@ -153,10 +149,6 @@ def test_lame_duck_stops_the_accept_loop_without_an_error(chaos):
         _end_lame_duck(srv)
 
 
-@pytest.mark.xfail(strict=True, reason="a Listener restarted in lame duck fails in on_start "
-                   "(describe() calls getsockname() on the closed listening socket), and pykka "
-                   "does not call on_failure for an on_start failure: the supervisor is never "
-                   "told, so /server/listener vanishes from the tree, unrestarted and unreported")
 def test_listener_killed_in_lame_duck_is_restarted(chaos):
     srv = chaos(config=LAME_DUCK)
 

@@ -127,9 +127,6 @@ def test_router_kill_restarts_every_shard(chaos):
     assert srv.server.proc.poll() is None
 
 
-@pytest.mark.xfail(strict=True, reason="a Router restart starts new shards but /actorz does not "
-                   "count it as a restart of each shard (Router.started starts its children with "
-                   "restarted=False, so registry.note_restart is never called for them)")
 def test_router_kill_counts_a_restart_of_every_shard(chaos):
     srv = chaos()
 
