@@ -87,6 +87,42 @@ class Shard(Actor):
         entry = self._routes[subject] = (psubs, qsubs, b"MSG " + subject + b" ")
         return entry
 
+    def _bind(self, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
+        """Resolve a subject's subscriptions to this batch's per-client parts lists:
+        (plain [(parts, sid)], queue groups [[(parts, sid)]], head), or False when the slow
+        path must handle it (a subscription with an UNSUB max, whose deliveries are counted)."""
+        r = self._routes.get(subject)
+        if r is None:
+            r = self._routes_for(subject)
+        psubs, qsubs, head = r
+        plain = []
+        for sub in psubs:
+            if sub.limited:
+                return False
+            if not echo and sub.cid == pub_cid:
+                continue
+            plain.append((self._parts_for(sub, dests, clients), sub.sid))
+        groups = []
+        for group in qsubs:
+            members = []
+            for sub in group:
+                if sub.limited:
+                    return False
+                if not echo and sub.cid == pub_cid:
+                    continue
+                members.append((self._parts_for(sub, dests, clients), sub.sid))
+            if members:
+                groups.append(members)
+        return plain, groups, head
+
+    @staticmethod
+    def _parts_for(sub, dests: dict, clients: dict) -> list:
+        parts = dests.get(sub.cid)
+        if parts is None:
+            parts = dests[sub.cid] = []
+            clients[sub.cid] = sub.client
+        return parts
+
     def _route(self, pubinfo, batch) -> None:
         """Route one publisher's batch. Each delivered message is five parts in its client's
         list: (head, sid, mid, payload, CRLF), joined once by the client."""
@@ -99,8 +135,33 @@ class Shard(Actor):
         clients: dict = {}  # cid -> client ref
         limited: dict = {}  # cid -> [(index of head in parts, sid)]
         noresp = None
+        bound: dict = {}  # subject -> its destinations resolved for this batch (fast path)
         for ev in batch:
             subject = ev[1]
+            if ev[0] == PUB:
+                # Fast path: the subject's subscriptions resolved once per batch to
+                # (parts list, sid) pairs; per message only the frame parts are appended.
+                b = bound.get(subject)
+                if b is None:
+                    b = bound[subject] = self._bind(subject, pub_cid, echo, dests, clients)
+                if b is not False:
+                    plain, groups, head = b
+                    reply = ev[2]
+                    if reply is None:
+                        mid = b" " + ev[3] + CRLF
+                    else:
+                        mid = b" " + reply + b" " + ev[3] + CRLF
+                    payload = ev[4]
+                    for parts, sid in plain:
+                        parts += (head, sid, mid, payload, CRLF)
+                    for group in groups:
+                        parts, sid = group[int(random() * len(group))]
+                        parts += (head, sid, mid, payload, CRLF)
+                    if not plain and not groups and no_responders and reply is not None:
+                        if noresp is None:
+                            noresp = []
+                        noresp.append((subject, reply))
+                    continue
             r = routes.get(subject)
             if r is None:
                 r = self._routes_for(subject)
