@@ -89,7 +89,8 @@ class Shard(Actor):
 
     def _bind(self, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
         """Resolve a subject's subscriptions to this batch's per-client parts lists:
-        (plain [(parts, sid)], queue groups [[(parts, sid)]], head), or False when the slow
+        (plain [(parts, sid)], queue groups [[(parts, sid)]], head or None if nobody is
+        interested), or False when the slow
         path must handle it (a subscription with an UNSUB max, whose deliveries are counted)."""
         r = self._routes.get(subject)
         if r is None:
@@ -113,7 +114,7 @@ class Shard(Actor):
                 members.append((self._parts_for(sub, dests, clients), sub.sid))
             if members:
                 groups.append(members)
-        return plain, groups, head
+        return plain, groups, head if (plain or groups) else None
 
     @staticmethod
     def _parts_for(sub, dests: dict, clients: dict) -> list:
@@ -147,6 +148,12 @@ class Shard(Actor):
                 if b is not False:
                     plain, groups, head = b
                     reply = ev[2]
+                    if head is None:  # no interest
+                        if no_responders and reply is not None:
+                            if noresp is None:
+                                noresp = []
+                            noresp.append((subject, reply))
+                        continue
                     if reply is None:
                         mid = b" " + ev[3] + CRLF
                     else:
@@ -157,10 +164,6 @@ class Shard(Actor):
                     for group in groups:
                         parts, sid = group[int(random() * len(group))]
                         parts += (head, sid, mid, payload, CRLF)
-                    if not plain and not groups and no_responders and reply is not None:
-                        if noresp is None:
-                            noresp = []
-                        noresp.append((subject, reply))
                     continue
             r = routes.get(subject)
             if r is None:
