@@ -30,10 +30,12 @@ from ..protocol import errors
 from ..protocol.errors import ProtocolError, err_line
 from ..protocol.parser import CONNECT, ERROR, HPUB, PING, PONG, PUB, SUB, UNSUB, ClientParser
 from ..protocol.subjects import subject_matches, valid_literal_subject, valid_subject
+from ..protocol.trace import inbound, outbound_frames
 from .router import Subscription
 from .runtime import Actor
 
 log = logging.getLogger("actor_nats")
+TRACE = 5  # the TRC level (actors/log.py)
 
 PONG_FRAME = b"PONG\r\n"
 RESUME = object()
@@ -100,6 +102,8 @@ class Client(Actor):
         self._rearm_timer = None
         self._read_size = READ_SIZE
         self._writing = False
+        self._trace = self.opts.trace
+        self._debug = self.opts.debug or self.opts.trace
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -112,6 +116,8 @@ class Client(Actor):
         except OSError:
             pass
         self._raw = getattr(self.sock, "_sock", self.sock)  # the non-blocking OS socket
+        if self._debug:
+            log.debug("%sClient connection created", self._prefix())
         self._out.append(self._info_frame())
         if self.reject:
             self._send_err(self.reject, close=True, reason="Maximum Connections Exceeded")
@@ -141,6 +147,8 @@ class Client(Actor):
         except OSError:
             pass
         self._remove_all_subs()
+        if self._debug:
+            log.debug("%sClient connection closed: %s", self._prefix(), self.close_reason or "Client Closed")
         self.ctx.client_closed(self)
 
     # -- mailbox ----------------------------------------------------------------------------
@@ -177,6 +185,8 @@ class Client(Actor):
             self.stop()
         elif kind == "options":
             self.opts = message[1]
+            self._trace = self.opts.trace
+            self._debug = self.opts.debug or self.opts.trace
             self.parser.max_payload = self.opts.max_payload
             self.parser.max_control_line = self.opts.max_control_line
         elif kind == "connz":
@@ -252,10 +262,15 @@ class Client(Actor):
         """Handle parsed events in order; False if processing stalled (see _stall)."""
         pubs = self._pubs  # shard index -> batch not yet sent; sent before any control frame
         stalled = False
-        simple = not (self.pedantic or self.verbose)
+        trace = self._trace
+        simple = not (self.pedantic or self.verbose or trace)
         by_subject = self._by_subject
         for i, ev in enumerate(events):
             op = ev[0]
+            if trace:
+                prefix = self._prefix()
+                for line in inbound(ev):
+                    log.log(TRACE, "%s%s", prefix, line)
             if op == PUB and simple:
                 batch = by_subject.get(ev[1])
                 if batch is None:
@@ -265,6 +280,7 @@ class Client(Actor):
             if op == PUB or op == HPUB:
                 if op == HPUB:
                     if not self.headers:
+                        log.error("%smessage headers not supported", self._prefix())
                         self._close("Protocol Violation", flush=True)
                         break
                     if ev[3] == 0:  # an empty header block: subscribers get a plain MSG
@@ -296,6 +312,8 @@ class Client(Actor):
                     break
             elif op == ERROR:
                 err: ProtocolError = ev[1]
+                if err.detail:
+                    log.error("%s%s", self._prefix(), err.detail)
                 if err.text is not None:
                     self._send_err(err.text, close=err.close, reason=err.reason)
                 else:
@@ -433,6 +451,8 @@ class Client(Actor):
             self._send_ctl(OK_FRAME)
 
     def _remove_sub(self, sid: bytes) -> None:
+        if self._trace:
+            log.log(TRACE, "%s<-> [DELSUB %s]", self._prefix(), sid.decode(errors="replace"))
         sub = self.subs.pop(sid, None)
         self.max_msgs.pop(sid, None)
         self.delivered.pop(sid, None)
@@ -584,6 +604,10 @@ class Client(Actor):
         out = self._out
         self._out = []
         data = out[0] if len(out) == 1 else b"".join(out)
+        if self._trace and data:
+            prefix = self._prefix()
+            for line in outbound_frames(data):
+                log.log(TRACE, "%s%s", prefix, line)
         try:
             sent = self._raw.send(data) if data else 0
         except BlockingIOError:
@@ -678,6 +702,11 @@ class Client(Actor):
         self._send_ctl(PING_FRAME)
 
     # -- introspection ----------------------------------------------------------------------
+
+    def _prefix(self) -> str:
+        """The reference's log prefix for a client: `host:port - cid:N - "name" - `."""
+        name = f'"{self.name}" - ' if self.name else ""
+        return f"{self.host}:{self.port} - cid:{self.cid} - {name}"
 
     @property
     def in_msgs(self) -> int:

@@ -69,11 +69,12 @@ def setup(debug: bool = False, trace: bool = False, logtime: bool = True, utc: b
     logger.addHandler(handler)
     logger.propagate = False
     logger.setLevel(TRACE if trace else logging.DEBUG if debug else logging.INFO)
-    # pykka logs crashes itself at ERROR with a traceback; our supervisors log them once, briefly
+    # pykka logs crashes itself at ERROR with a traceback (shown with -D); our supervisors log
+    # them once, briefly
     pyk = logging.getLogger("pykka")
     pyk.handlers = [handler] if (debug or trace) else []
     pyk.propagate = False
-    pyk.setLevel(logging.DEBUG if (debug or trace) else logging.CRITICAL + 1)
+    pyk.setLevel(logging.ERROR if (debug or trace) else logging.CRITICAL + 1)
     return handler
 
 

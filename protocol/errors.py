@@ -12,11 +12,13 @@ class ProtocolError(Exception):
     """The peer broke the protocol. `text` is sent as `-ERR 'text'` unless it is None (the
     reference closes some connections silently); `close` says whether the connection ends."""
 
-    def __init__(self, text: str | None, close: bool = True, reason: str = "Protocol Violation"):
+    def __init__(self, text: str | None, close: bool = True, reason: str = "Protocol Violation",
+                 detail: str | None = None):
         super().__init__(text or reason)
         self.text = text
         self.close = close
         self.reason = reason
+        self.detail = detail  # logged at ERR, as the reference logs e.g. unsupported headers
 
 
 UNKNOWN_PROTOCOL = "Unknown Protocol Operation"

@@ -271,7 +271,7 @@ class ClientParser:
 
     def _hpub(self, args: list):
         if not self.headers_ok:
-            raise silent_close()
+            raise ProtocolError(None, reason="Protocol Violation", detail="message headers not supported")
         if len(args) == 3:
             subject, reply, hdr_b, size_b = args[0], None, args[1], args[2]
         elif len(args) == 4:
