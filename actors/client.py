@@ -87,6 +87,8 @@ class Client(Actor):
         self._inflight: set[int] = set()  # shards sent publishes since the last barrier
         self._pubs: dict[int, list] = {}
         self._by_subject: dict[bytes, list] = {}  # subject -> its shard's batch in _pubs
+        self._no_interest: set[bytes] = set()  # subjects nobody subscribes to, as of:
+        self._ni_generation = -1  # ... this interest generation (see ShardTable)
         self._resume: list | None = None  # input events waiting for a barrier
         self._closing = False  # no more input is processed
         self._close_ready = False  # the writer shuts the socket once the output is flushed
@@ -170,6 +172,14 @@ class Client(Actor):
             self._on_barrier(message[1], message[2])
         elif kind == "noresp":
             self._no_responders(message[1], message[2])
+        elif kind == "no_interest":
+            generation = message[1]
+            if generation == self.ctx.shards.interest_generation:
+                if generation != self._ni_generation:
+                    self._no_interest.clear()
+                    self._ni_generation = generation
+                if len(self._no_interest) < 4096:
+                    self._no_interest.update(message[2])
         elif kind == "ping_tick":
             self._ping_tick()
         elif kind == "eof":
@@ -264,6 +274,9 @@ class Client(Actor):
         stalled = False
         trace = self._trace
         simple = not (self.pedantic or self.verbose or trace)
+        if self._ni_generation != self.ctx.shards.interest_generation:
+            self._no_interest.clear()
+        no_interest = self._no_interest
         by_subject = self._by_subject
         for i, ev in enumerate(events):
             op = ev[0]
@@ -272,6 +285,8 @@ class Client(Actor):
                 for line in inbound(ev):
                     log.log(TRACE, "%s%s", prefix, line)
             if op == PUB and simple:
+                if ev[1] in no_interest and (ev[2] is None or not self.no_responders):
+                    continue  # no subscriber anywhere, as of the current interest generation
                 batch = by_subject.get(ev[1])
                 if batch is None:
                     batch = self._batch_for(ev[1])
@@ -336,7 +351,8 @@ class Client(Actor):
     def _flush_pubs(self) -> None:
         """Send each shard its batch of this read's publishes (one tell per shard)."""
         pubs = self._pubs
-        info = (self.cid, self.actor_ref, self.echo, self.no_responders)
+        shards = self.ctx.shards
+        info = (self.cid, self.actor_ref, self.echo, self.no_responders, shards.interest_generation)
         refs = self.ctx.shards.refs
         for idx, batch in pubs.items():
             self._inflight.add(idx)
@@ -466,6 +482,7 @@ class Client(Actor):
             for idx in shards.shards_for(sub):
                 per_shard.setdefault(idx, []).append((False, sub))
         self.subs.clear()
+        self.ctx.shards.interest_generation += 1
         for idx, ops in per_shard.items():
             ref = shards.refs[idx]
             if ref is not None:
@@ -478,6 +495,7 @@ class Client(Actor):
         if self._pubs:
             self._flush_pubs()  # keep this connection's order: earlier publishes first
         shards = self.ctx.shards
+        shards.interest_generation += 1  # at send time: see ShardTable
         for idx in shards.shards_for(sub):
             ref = shards.refs[idx]
             if ref is not None:
@@ -490,6 +508,7 @@ class Client(Actor):
         """A shard restarted: give it our subscriptions again; it lost our barriers too."""
         shards = self.ctx.shards
         ops = [(True, sub) for sub in self.subs.values() if index in shards.shards_for(sub)]
+        shards.interest_generation += 1
         ref = shards.refs[index]
         if ops and ref is not None:
             try:

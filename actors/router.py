@@ -45,11 +45,20 @@ class Subscription:
 
 
 class ShardTable:
-    """Current shard refs by index; `shard_of(subject)` picks the owning shard of a subject."""
+    """Current shard refs by index; `shard_of(subject)` picks the owning shard of a subject.
+
+    `interest_generation` changes whenever a subscription change is *sent* to a shard (or a
+    shard starts). A shard that routed a batch finding no interest in some subjects tells the
+    publisher so, stamped with the generation the publisher read when it sent the batch; while
+    the generation is unchanged the publisher may drop further messages on those subjects
+    itself (nats-server's per-client cache, checked against its sublist's generation). Bumping
+    at send time keeps `SUB; PING/PONG` then another client's publish exact: the publisher sees
+    the new generation, and the shard's mailbox has the SUB ahead of the message."""
 
     def __init__(self, n: int = DEFAULT_SHARDS):
         self.n = n
         self.refs: list = [None] * n
+        self.interest_generation = 0
         self.paths = [f"/server/router/shard-{i}" for i in range(n)]
         self._cache: dict[bytes, int] = {}
 

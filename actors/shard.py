@@ -42,6 +42,7 @@ class Shard(Actor):
 
     def started(self) -> None:
         self.ctx.shards.refs[self.index] = self.actor_ref
+        self.ctx.shards.interest_generation += 1
         if self.restarted:
             for entry in registry.children("/server/clients"):
                 try:
@@ -126,8 +127,9 @@ class Shard(Actor):
 
     def _route(self, pubinfo, batch) -> None:
         """Route one publisher's batch. Each delivered message is five parts in its client's
-        list: (head, sid, mid, payload, CRLF), joined once by the client."""
-        pub_cid, pub_ref, echo, no_responders = pubinfo
+        list: (head, sid, mid, payload, CRLF), joined once by the client. Subjects found
+        without interest are reported back to the publisher (see ShardTable)."""
+        pub_cid, pub_ref, echo, no_responders, generation = pubinfo
         if self.sublist.generation != self._generation:
             self._routes.clear()
             self._generation = self.sublist.generation
@@ -136,6 +138,7 @@ class Shard(Actor):
         clients: dict = {}  # cid -> client ref
         limited: dict = {}  # cid -> [(index of head in parts, sid)]
         noresp = None
+        uninterested = None
         bound: dict = {}  # subject -> its destinations resolved for this batch (fast path)
         for ev in batch:
             subject = ev[1]
@@ -153,6 +156,10 @@ class Shard(Actor):
                             if noresp is None:
                                 noresp = []
                             noresp.append((subject, reply))
+                        elif uninterested is None:
+                            uninterested = [subject]
+                        else:
+                            uninterested.append(subject)
                         continue
                     if reply is None:
                         mid = b" " + ev[3] + CRLF
@@ -236,6 +243,8 @@ class Shard(Actor):
         if noresp:
             for subject, reply in noresp:
                 _tell(pub_ref, ("noresp", subject, reply))
+        if uninterested:
+            _tell(pub_ref, ("no_interest", generation, uninterested))
 
 
 def _tell(ref, message) -> None:
