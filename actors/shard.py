@@ -90,8 +90,8 @@ class Shard(Actor):
 
     def _bind(self, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
         """Resolve a subject's subscriptions to this batch's per-client parts lists:
-        (plain [(parts, sid)], queue groups [[(parts, sid)]], head or None if nobody is
-        interested), or False when the slow
+        (single (parts, sid) if exactly one subscriber, plain [(parts, sid)], queue groups
+        [[(parts, sid)]], head or None if nobody is interested), or False when the slow
         path must handle it (a subscription with an UNSUB max, whose deliveries are counted)."""
         r = self._routes.get(subject)
         if r is None:
@@ -115,7 +115,8 @@ class Shard(Actor):
                 members.append((self._parts_for(sub, dests, clients), sub.sid))
             if members:
                 groups.append(members)
-        return plain, groups, head if (plain or groups) else None
+        single = plain[0] if len(plain) == 1 and not groups else None
+        return single, plain, groups, head if (plain or groups) else None
 
     @staticmethod
     def _parts_for(sub, dests: dict, clients: dict) -> list:
@@ -140,6 +141,7 @@ class Shard(Actor):
         noresp = None
         uninterested = None
         bound: dict = {}  # subject -> its destinations resolved for this batch (fast path)
+        mids: dict = {}  # size token -> b" <size>\r\n"
         for ev in batch:
             subject = ev[1]
             if ev[0] == PUB:
@@ -149,8 +151,17 @@ class Shard(Actor):
                 if b is None:
                     b = bound[subject] = self._bind(subject, pub_cid, echo, dests, clients)
                 if b is not False:
-                    plain, groups, head = b
+                    single, plain, groups, head = b
                     reply = ev[2]
+                    if single is not None:  # the common case: one subscriber
+                        if reply is None:
+                            mid = mids.get(ev[3])
+                            if mid is None:
+                                mid = mids[ev[3]] = b" " + ev[3] + CRLF
+                        else:
+                            mid = b" " + reply + b" " + ev[3] + CRLF
+                        single[0].extend((head, single[1], mid, ev[4], CRLF))
+                        continue
                     if head is None:  # no interest
                         if no_responders and reply is not None:
                             if noresp is None:
@@ -162,7 +173,9 @@ class Shard(Actor):
                             uninterested.append(subject)
                         continue
                     if reply is None:
-                        mid = b" " + ev[3] + CRLF
+                        mid = mids.get(ev[3])
+                        if mid is None:
+                            mid = mids[ev[3]] = b" " + ev[3] + CRLF
                     else:
                         mid = b" " + reply + b" " + ev[3] + CRLF
                     payload = ev[4]
