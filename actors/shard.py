@@ -196,7 +196,7 @@ class Shard(Actor):
                         noresp = []
                     noresp.append((subject, reply))
                 continue
-            delivered = False
+            # Slow path: headers (HMSG, or MSG for clients without headers) or a counted sub.
             if ev[0] == PUB:
                 if reply is None:
                     mid = b" " + ev[3] + CRLF
@@ -211,40 +211,21 @@ class Shard(Actor):
                 head_p = b"MSG " + subject + b" "
                 mid_p = pre + str(len(payload) - hdr).encode() + CRLF
                 head = b"HMSG " + subject + b" "
-            for sub in psubs:
-                cid = sub.cid
-                if not echo and cid == pub_cid:
-                    continue
-                parts = dests.get(cid)
-                if parts is None:
-                    parts = dests[cid] = []
-                    clients[cid] = sub.client
-                if sub.limited:
-                    limited.setdefault(cid, []).append((len(parts), sub.sid))
-                if head_p is None or sub.headers:
-                    parts += (head, sub.sid, mid, payload, CRLF)
-                else:
-                    parts += (head_p, sub.sid, mid_p, payload[hdr:], CRLF)
-                delivered = True
+            chosen = [sub for sub in psubs if echo or sub.cid != pub_cid]
             for group in qsubs:
-                sub = group[int(random() * len(group))] if len(group) > 1 else group[0]
-                if not echo and sub.cid == pub_cid:
-                    others = [s for s in group if s.cid != pub_cid]
-                    if not others:
-                        continue
-                    sub = others[int(random() * len(others))]
-                cid = sub.cid
-                parts = dests.get(cid)
-                if parts is None:
-                    parts = dests[cid] = []
-                    clients[cid] = sub.client
+                if not echo:
+                    group = [s for s in group if s.cid != pub_cid]
+                if group:
+                    chosen.append(group[int(random() * len(group))])
+            for sub in chosen:
+                parts = self._parts_for(sub, dests, clients)
                 if sub.limited:
-                    limited.setdefault(cid, []).append((len(parts), sub.sid))
+                    limited.setdefault(sub.cid, []).append((len(parts), sub.sid))
                 if head_p is None or sub.headers:
                     parts += (head, sub.sid, mid, payload, CRLF)
                 else:
                     parts += (head_p, sub.sid, mid_p, payload[hdr:], CRLF)
-                delivered = True
+            delivered = bool(chosen)
             if not delivered and no_responders and reply is not None:
                 if noresp is None:  # only the publisher's own subscriptions, with echo off
                     noresp = []
