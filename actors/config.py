@@ -54,6 +54,10 @@ class Config(Actor):
         return super().handle(message)
 
     def reload(self) -> tuple[bool, str]:
+        if not self.ctx.options.config_file:
+            msg = "can only reload config when a file is provided using -c or --config"
+            log.error("Failed to reload server configuration: %s", msg)
+            return False, msg
         try:
             new = self.ctx.load_options()
         except Exception as e:  # a bad file must never take the server down
@@ -73,7 +77,9 @@ class Config(Actor):
         if changes:
             for k, (a, b) in sorted(changes.items()):
                 log.info("Reloaded: %s = %s", k, b)
-        log.info("Reloaded server configuration")
+        from ..config.loader import digest
+
+        log.info("Reloaded server configuration (%s)", digest(new.config_file))
         names = ", ".join(sorted(changes)) or "nothing changed"
         return True, names
 

@@ -230,14 +230,15 @@ def _remove_files(ctx) -> None:
 
 def _install_signals(ctx) -> None:
     def stop(sig_name):
-        log.debug("Trapped %r signal", sig_name)
+        log.info('Trapped "%s" signal', sig_name)
         if ctx.lame_duck and sig_name == "terminated":
             return
+        log.info("Initiating Shutdown...")
         log.info("Server Exiting..")
         ctx.done.set((0, ""))
 
     def reload():
-        log.debug("Trapped \"hangup\" signal")
+        log.info('Trapped "hangup" signal')
         ref = registry.ref("/server/config")
         if ref is not None:
             ref.tell(("reload",))
