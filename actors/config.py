@@ -3,7 +3,7 @@
 A reload (SIGHUP, `--signal reload`) re-reads the config file, re-applies the command-line
 flags on top (flags win, as in the reference), computes which options changed, and either
 applies all of them or refuses all of them with the reference's message
-`config reload not supported for <option>: old=<v>, new=<v>`. Applying means routing each
+`config reload not supported for <Field>: old=<v>, new=<v>` (the table is config/reload.py). Applying means routing each
 change to the actor that owns it: limits to every Client, logging to the logger. A refused or
 failed reload leaves the old options running. A restarted Config actor starts from the last
 good options kept in the context.
@@ -12,28 +12,14 @@ good options kept in the context.
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
 
+import pykka
+
+from ..config import reload as reload_rules
+from ..config.loader import digest
 from .runtime import Actor, registry
 
 log = logging.getLogger("actor_nats")
-
-# Options that need a restart (listen sockets, identity). Everything else reloads.
-NOT_RELOADABLE = {"host", "port", "http_host", "http_port", "server_name", "client_advertise",
-                  "ports_file_dir", "config_file"}
-_IGNORED = {"explicit"}
-
-
-def diff(old, new) -> dict:
-    changes = {}
-    for f in fields(old):
-        if f.name in _IGNORED:
-            continue
-        a, b = getattr(old, f.name), getattr(new, f.name)
-        if a != b:
-            changes[f.name] = (a, b)
-    return changes
-
 
 class Config(Actor):
     kind = "config"
@@ -61,35 +47,33 @@ class Config(Actor):
         try:
             new = self.ctx.load_options()
         except Exception as e:  # a bad file must never take the server down
-            msg = f"Failed to reload server configuration: {e}"
-            log.error(msg)
-            return False, msg
-        changes = diff(self.ctx.options, new)
-        refused = [k for k in changes if k in NOT_RELOADABLE]
-        if refused:
-            k = refused[0]
-            old, nv = changes[k]
-            msg = f"config reload not supported for {k}: old={old}, new={nv}"
-            log.error("Failed to reload server configuration: %s", msg)
-            return False, msg
+            log.error("Failed to reload server configuration: %s", e)
+            return False, str(e)
+        changes = reload_rules.diff(self.ctx.options, new)
+        refused = reload_rules.refused(changes)
+        if refused is not None:
+            log.error("Failed to reload server configuration: %s", refused.refusal())
+            return False, refused.refusal()
         self.ctx.options = new
         self._apply(changes, new)
-        if changes:
-            for k, (a, b) in sorted(changes.items()):
-                log.info("Reloaded: %s = %s", k, b)
-        from ..config.loader import digest
-
+        for change in changes:
+            log.info("%s", change.applied())
         log.info("Reloaded server configuration (%s)", digest(new.config_file))
-        names = ", ".join(sorted(changes)) or "nothing changed"
-        return True, names
+        return True, ", ".join(c.name for c in changes) or "nothing changed"
 
-    def _apply(self, changes: dict, new) -> None:
-        if changes.keys() & {"debug", "trace", "logtime", "logtime_utc", "log_file"}:
+    def _apply(self, changes: list, new) -> None:
+        """Route each change to whoever owns it: the logger, the clients, the context."""
+        names = {c.name for c in changes}
+        if names & {"debug", "trace", "logtime", "logtime_utc", "log_file"}:
             from . import log as nlog
 
             nlog.setup(new.debug, new.trace, new.logtime, new.logtime_utc, new.log_file)
+        if names & {"client_advertise", "max_payload"}:
+            self.ctx.build_info()
+        if names & {"pid_file", "ports_file_dir"}:
+            self.ctx.write_files()
         for entry in registry.children("/server/clients"):
             try:
                 entry.ref.tell(("options", new))
-            except Exception:
+            except pykka.ActorDeadError:
                 pass

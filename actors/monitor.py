@@ -1,8 +1,8 @@
 """Monitor: the HTTP monitoring port (`-m`/`http_port`), served with gevent's WSGI server.
 
 This is the first cut: `/` (index), `/healthz`, `/varz` (identity, limits and true counters),
-`/connz` (open connections, basic fields), `/subsz` (counts) and `/actorz` (the live
-supervisor tree). Handlers run on the WSGI server's greenlets and gather data from the actors
+`/connz` (open connections, basic fields), `/subsz` (counts), `/actorz` (the live supervisor
+tree) and `/configz` (the running options). Handlers run on the WSGI server's greenlets and gather data from the actors
 that own it by asking them, never by reading their state.
 """
 
@@ -21,7 +21,7 @@ from .runtime import Actor, CrashRequest, registry
 
 log = logging.getLogger("actor_nats")
 
-ENDPOINTS = ["varz", "connz", "subsz", "healthz", "actorz"]
+ENDPOINTS = ["varz", "connz", "subsz", "healthz", "actorz", "configz"]
 
 
 def _iso(t: float) -> str:
@@ -152,6 +152,19 @@ class Monitor(Actor):
                 total += len({id(s) for s in r["subs"]})
         return "200 OK", {"server_id": self.ctx.server_id, "now": _iso(time.time()),
                           "num_subscriptions": total}
+
+    def ep_configz(self, query):
+        """The running options (actor-nats' own endpoint; the reference has none)."""
+        from dataclasses import asdict
+
+        from ..config.loader import digest
+
+        o = self.ctx.options
+        opts = {k: v for k, v in asdict(o).items() if k != "explicit"}
+        return "200 OK", {"server_id": self.ctx.server_id, "now": _iso(time.time()),
+                          "config_file": o.config_file,
+                          "config_digest": digest(o.config_file) if o.config_file else "",
+                          "options": opts}
 
     def ep_actorz_kill(self, query):
         """Crash the actor at `path` as a real fault would (off unless debug.allow_kill)."""

@@ -94,6 +94,10 @@ class ServerContext:
         if o.client_advertise:
             self.info_base["connect_urls"] = [o.client_advertise]
 
+    def write_files(self) -> None:
+        """The pid file and ports file (at start, and again when a reload changes them)."""
+        write_files(self)
+
     # called by clients as they close (counters only)
     def client_closed(self, client) -> None:
         st = self.stats
@@ -205,6 +209,10 @@ def run(options, load_options=None) -> int:
 
 
 def _write_files(ctx) -> None:
+    ctx.write_files()
+
+
+def write_files(ctx) -> None:
     o = ctx.options
     if o.pid_file:
         with open(o.pid_file, "w") as f:

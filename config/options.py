@@ -235,6 +235,8 @@ def from_map(conf: dict, config_file: str = "") -> Options:
                 _SPECIAL[lk](values, value)
                 explicit.add(lk)
             elif lk in NOT_YET:
+                if not _configures_something(lk, value):
+                    continue  # `tls {}`, `cluster {}`, `jetstream: false`: nothing to run
                 raise OptionsError(f'"{key}" is not supported by actor-nats yet')
             elif key in used_as_variable:
                 continue
@@ -249,6 +251,22 @@ def from_map(conf: dict, config_file: str = "") -> Options:
     except OptionsError as e:
         raise OptionsError(_where(conf, _key_for(conf, str(e))) + str(e)) from None
     return opts
+
+
+def _configures_something(key: str, value) -> bool:
+    """An empty block configures nothing (the reference accepts `gateway {}`); a jetstream block
+    or `jetstream: true|enabled` turns JetStream on even when empty."""
+    if key == "jetstream":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            return value.lower() not in ("false", "disabled", "disable", "off", "no")
+        return True
+    if isinstance(value, (dict, list)):
+        return len(value) > 0
+    if isinstance(value, bool):
+        return value
+    return value not in ("", 0)
 
 
 def _key_for(conf, message: str) -> str:

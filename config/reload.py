@@ -1,0 +1,158 @@
+"""Which options reload and which need a restart, and how a reload is described: the table, the
+typed diff, and the reference's wording. Pure: the Config actor applies what this decides.
+
+The table is the source of truth for docs/reload.md (`python -m actor_nats.config.reload`
+writes it; a unit test checks the file is current). For each option: whether a running server
+can change it, the reference's Go field name (used in its refusal message
+`config reload not supported for <Field>: old=<v>, new=<v>`), and the config key used in its
+`Reloaded: <key> = <value>` log lines. Values print as the reference prints them: durations
+as Go durations (`1m0s`), sizes as bytes, booleans in lower case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from .options import Options
+
+
+@dataclass(frozen=True)
+class Rule:
+    reloadable: bool
+    go_name: str
+    key: str
+    duration: bool = False
+    note: str = ""
+    verb: str = "Reloaded"  # the reference logs client_advertise as "Reload: ..."
+
+
+RULES: dict[str, Rule] = {
+    "host": Rule(False, "Host", "host", note="the listen socket is bound at start"),
+    "port": Rule(False, "Port", "port", note="the listen socket is bound at start"),
+    "server_name": Rule(False, "ServerName", "server_name", note="the server's identity"),
+    "client_advertise": Rule(True, "ClientAdvertise", "client_advertise",
+                             note="new connections get the new connect_urls", verb="Reload"),
+    "http_host": Rule(False, "HTTPHost", "http_host", note="the monitoring socket is bound at start"),
+    "http_port": Rule(False, "HTTPPort", "http_port", note="the monitoring socket is bound at start"),
+    "max_connections": Rule(True, "MaxConn", "max_connections",
+                            note="applies to new connections"),
+    "max_subscriptions": Rule(False, "MaxSubs", "max_subscriptions"),
+    "max_payload": Rule(True, "MaxPayload", "max_payload",
+                        note="existing connections apply it to their next PUB; new ones see it in INFO"),
+    "max_pending": Rule(False, "MaxPending", "max_pending"),
+    "max_control_line": Rule(True, "MaxControlLine", "max_control_line"),
+    "ping_interval": Rule(True, "PingInterval", "ping_interval", duration=True,
+                          note="new connections; existing ones keep their timer"),
+    "ping_max": Rule(True, "MaxPingsOut", "ping_max"),
+    "write_deadline": Rule(True, "WriteDeadline", "write_deadline", duration=True,
+                           note="applies to the next blocked write"),
+    "lame_duck_duration": Rule(False, "LameDuckDuration", "lame_duck_duration", duration=True),
+    "lame_duck_grace_period": Rule(False, "LameDuckGracePeriod", "lame_duck_grace_period",
+                                   duration=True),
+    "pid_file": Rule(True, "PidFile", "pid_file", note="the new file is written"),
+    "ports_file_dir": Rule(True, "PortsFileDir", "ports_file_dir", note="the new file is written"),
+    "log_file": Rule(True, "LogFile", "log_file"),
+    "debug": Rule(True, "Debug", "debug"),
+    "trace": Rule(True, "Trace", "trace"),
+    "logtime": Rule(True, "Logtime", "logtime"),
+    "logtime_utc": Rule(True, "LogtimeUTC", "logtime_utc"),
+    "no_header_support": Rule(False, "NoHeaderSupport", "no_header_support"),
+    "allow_kill": Rule(True, "AllowKill", "debug.allow_kill", note="actor-nats only"),
+}
+
+_NOT_OPTIONS = {"config_file", "explicit"}
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration String(): 1m0s, 1h30m0s, 500ms, 2s, 0s."""
+    ns = round(seconds * 1e9)
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                return sign + _trim(ns / size) + unit
+    h, rem = divmod(ns, 3_600_000_000_000)
+    m, rem = divmod(rem, 60_000_000_000)
+    s = _trim(rem / 1e9)
+    if h:
+        return f"{sign}{h}h{m}m{s}s"
+    if m:
+        return f"{sign}{m}m{s}s"
+    return f"{sign}{s}s"
+
+
+def _trim(x: float) -> str:
+    text = f"{x:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def show(name: str, value) -> str:
+    rule = RULES.get(name)
+    if rule is not None and rule.duration:
+        return go_duration(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    old: object
+    new: object
+
+    @property
+    def rule(self) -> Rule:
+        return RULES[self.name]
+
+    def refusal(self) -> str:
+        return (f"config reload not supported for {self.rule.go_name}: "
+                f"old={show(self.name, self.old)}, new={show(self.name, self.new)}")
+
+    def applied(self) -> str:
+        return f"{self.rule.verb}: {self.rule.key} = {show(self.name, self.new)}"
+
+
+def diff(old: Options, new: Options) -> list[Change]:
+    out = []
+    for f in fields(old):
+        if f.name in _NOT_OPTIONS:
+            continue
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            out.append(Change(f.name, a, b))
+    return out
+
+
+def refused(changes: list[Change]) -> Change | None:
+    for change in changes:
+        if not change.rule.reloadable:
+            return change
+    return None
+
+
+def table_markdown() -> str:
+    lines = ["# Reloading the configuration",
+             "",
+             "Generated from `config/reload.py` (`python -m actor_nats.config.reload > docs/reload.md`).",
+             "",
+             "Send SIGHUP or run `actor-nats --signal reload[=<pid or pid file>]`. The server reads its",
+             "config file again (flags given at start still win), and either applies every change or,",
+             "if any option below needs a restart, refuses the whole reload with the reference's message",
+             "and keeps running on the old configuration. The log names each applied change",
+             "(`Reloaded: max_payload = 2097152`). `GET /configz` on the monitoring port shows the",
+             "running options.",
+             "",
+             "| option | reloads | reference field | notes |",
+             "|---|---|---|---|"]
+    for name, rule in RULES.items():
+        lines.append(f"| `{rule.key}` | {'yes' if rule.reloadable else 'restart'} | "
+                     f"`{rule.go_name}` | {rule.note} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(table_markdown(), end="")
