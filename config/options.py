@@ -132,18 +132,35 @@ def _bool(key: str, value) -> bool:
 
 
 def split_host_port(value, key: str = "listen") -> tuple[str, int]:
-    """`listen`/`http` values: "host:port", ":port", "[::1]:port" or a bare port number."""
+    """`listen`/`http` values: "host:port", ":port", "[::1]:port" or a bare port number, split
+    as Go's net.SplitHostPort splits them, with the reference's messages."""
     if isinstance(value, int) and not isinstance(value, bool):
         return "", value
-    text = _str(key, value)
+    if not isinstance(value, str):
+        raise OptionsError(f"expected port or host:port, got {_go_type(value)}")
+    text = value
+    bad = OptionsError(f"could not parse address string {_go_quote(text)}")
     if text.startswith("["):
-        host, _, port = text[1:].partition("]:")
+        end = text.find("]")
+        if end < 0 or text[end + 1:end + 2] != ":":
+            raise bad
+        host, port = text[1:end], text[end + 2:]
+        if "[" in host or "]" in port or "[" in port:
+            raise bad
     else:
-        host, _, port = text.rpartition(":")
+        if text.count(":") != 1:
+            raise bad  # missing port, or too many colons
+        host, port = text.split(":")
     try:
+        if not port.lstrip("+-").isdigit():
+            raise ValueError(port)
         return host, int(port)
     except ValueError:
-        raise OptionsError(f"could not parse address string {text!r}") from None
+        raise OptionsError(f"could not parse port {_go_quote(port)}") from None
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _set_listen(values: dict, value) -> None:
