@@ -161,6 +161,8 @@ class Client(Actor):
         finally:
             if (self._out or self._close_ready) and not self._writing:
                 self._flush_out()
+            if message[0] == "data":
+                gevent.sleep(0)  # yield after each read batch: a busy client must not starve others
 
     def _handle(self, message):
         kind = message[0]
