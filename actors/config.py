@@ -12,6 +12,7 @@ good options kept in the context.
 from __future__ import annotations
 
 import logging
+import random
 
 import pykka
 
@@ -54,16 +55,23 @@ class Config(Actor):
         if refused is not None:
             log.error("Failed to reload server configuration: %s", refused.refusal())
             return False, refused.refusal()
+        old = self.ctx.options
         self.ctx.options = new
-        self._apply(changes, new)
+        # the reference logs these two on every reload, then each change, then applies the
+        # logging changes (so a `logtime = false` line still has its timestamp)
+        log.info("Reloaded: authorization users")
+        log.info("Reloaded: accounts")
         for change in changes:
             log.info("%s", change.applied())
+        self._apply(changes, new, old)
         log.info("Reloaded server configuration (%s)", digest(new.config_file))
         return True, ", ".join(c.name for c in changes) or "nothing changed"
 
-    def _apply(self, changes: list, new) -> None:
+    def _apply(self, changes: list, new, old) -> None:
         """Route each change to whoever owns it: the logger, the clients, the context."""
         names = {c.name for c in changes}
+        if "max_connections" in names and new.max_connections < old.max_connections:
+            self._trim_connections(new.max_connections)
         if names & {"debug", "trace", "logtime", "logtime_utc", "log_file"}:
             from . import log as nlog
 
@@ -77,3 +85,16 @@ class Config(Actor):
                 entry.ref.tell(("options", new))
             except pykka.ActorDeadError:
                 pass
+
+    def _trim_connections(self, limit: int) -> None:
+        """A lowered max_connections closes random connections above it, as the reference."""
+        entries = registry.children("/server/clients")
+        excess = len(entries) - limit
+        if excess <= 0:
+            return
+        for entry in random.sample(entries, excess):
+            try:
+                entry.ref.tell(("kick", "maximum connections exceeded"))
+            except pykka.ActorDeadError:
+                pass
+        log.info("Closed %d connections to fall within max_connections", excess)

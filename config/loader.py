@@ -7,16 +7,27 @@ from __future__ import annotations
 
 import hashlib
 
-from .options import Options, from_map, validate
+from .options import Options, OptionsError, from_map, validate
 
 
-def load(path: str = "", overrides: dict | None = None, check_only: bool = False) -> Options:
+def load(path: str = "", overrides: dict | None = None, check_only: bool = False,
+         warnings: list | None = None) -> Options:
     """Options from the file (if any) with `overrides` (command-line flags) applied on top.
-    Unless `check_only` (`-t`), also the checks the reference makes when the server starts."""
+    Unless `check_only` (`-t`), also the checks the reference makes when the server starts.
+
+    What the reference only warns about when it starts (an empty file) is an error for `-t`
+    and is appended to `warnings` otherwise."""
     if path:
         from .parser import parse_file
 
-        opts = from_map(parse_file(path), config_file=path)
+        conf = parse_file(path)
+        if not conf:
+            message = f"{path}: config has no values or is empty"
+            if check_only:
+                raise OptionsError(message)
+            if warnings is not None:
+                warnings.append(message)
+        opts = from_map(conf, config_file=path)
     else:
         opts = Options()
     if overrides:
