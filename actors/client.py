@@ -31,6 +31,7 @@ from ..protocol.errors import ProtocolError, err_line
 from ..protocol.parser import CONNECT, ERROR, HPUB, PING, PONG, PUB, SUB, UNSUB, ClientParser
 from ..protocol.subjects import subject_matches, valid_literal_subject, valid_subject
 from ..protocol.trace import inbound, outbound_frames
+from .monitor import go_duration
 from .router import Subscription
 from .runtime import Actor
 
@@ -94,8 +95,11 @@ class Client(Actor):
         self._close_ready = False  # the writer shuts the socket once the output is flushed
         self.close_reason = ""
         # counters
-        self.out_msgs = self.out_bytes = 0
+        self.out_msgs = self.out_bytes = 0  # out_bytes: message sizes, as the reference counts
         self.pings_out = 0
+        self.rtt = 0.0  # seconds: CONNECT's arrival after accept, then each PING -> PONG
+        self._rtt_start = 0.0
+        self._closed_subs: dict | None = None  # the subscriptions as they were at close
         # helpers
         self._greenlets: list = []  # a writer while the socket is full; close timers
         self._raw = None
@@ -148,6 +152,7 @@ class Client(Actor):
             self.sock.close()
         except OSError:
             pass
+        self._closed_subs = dict(self.subs)  # for the closed-connection record (conn_info)
         self._remove_all_subs()
         if self._debug:
             log.debug("%sClient connection closed: %s", self._prefix(), self.close_reason or "Client Closed")
@@ -324,6 +329,8 @@ class Client(Actor):
                 self._on_unsub(ev[1], ev[2])
             elif op == PONG:
                 self.pings_out = 0
+                if self._rtt_start:
+                    self.rtt = max(time.time() - self._rtt_start, 1e-9)
             elif op == CONNECT:
                 if not self._on_connect(ev[1]):
                     break
@@ -368,6 +375,7 @@ class Client(Actor):
     # -- protocol ops -----------------------------------------------------------------------
 
     def _on_connect(self, raw: bytes) -> bool:
+        self.rtt = max(time.time() - self.start, 1e-9)  # the reference's first estimate
         try:
             opts = json.loads(raw)
             if not isinstance(opts, dict):
@@ -380,7 +388,8 @@ class Client(Actor):
             self._close("Protocol Violation", flush=True)  # the reference's JSON decode fails
             return False
         if proto not in (0, 1):
-            self._send_err(errors.INVALID_CLIENT_PROTOCOL, close=True)
+            self._send_err(errors.INVALID_CLIENT_PROTOCOL, close=True,
+                           reason="Bad Client Protocol Version")
             return False
         self.verbose = bool(opts.get("verbose", self.verbose))
         self.pedantic = bool(opts.get("pedantic", self.pedantic))
@@ -393,7 +402,8 @@ class Client(Actor):
         self.lang = str(opts.get("lang", "") or "")
         self.version = str(opts.get("version", "") or "")
         if self.no_responders and not self.headers:
-            self._send_err(errors.NO_RESPONDERS_NEEDS_HEADERS, close=True)
+            self._send_err(errors.NO_RESPONDERS_NEEDS_HEADERS, close=True,
+                           reason="No Responders Requires Headers")
             return False
         self.connect_received = True
         if self.verbose:
@@ -538,6 +548,8 @@ class Client(Actor):
         if not data:
             return
         self.out_msgs += count
+        self.out_bytes += sum(map(len, parts[3::5]))  # payload (+headers) sizes
+        self.last_activity = time.time()
         self._out.append(data)
         self.pending_bytes += len(data)
         if self.pending_bytes > self.opts.max_pending:
@@ -638,7 +650,6 @@ class Client(Actor):
             self._tell_self(("eof", "Write Error"))
             return
         self.pending_bytes -= sent
-        self.out_bytes += sent
         if sent < len(data):
             self._out = [data[sent:]]
             self._writing = True
@@ -660,10 +671,9 @@ class Client(Actor):
                     with gevent.Timeout(deadline):
                         sock.sendall(data)
                 except gevent.Timeout:
-                    self._tell_self(("eof", "Slow Consumer (Write Deadline)"))
+                    self._write_deadline_exceeded(len(data))
                     return
                 self.pending_bytes -= len(data)
-                self.out_bytes += len(data)
         except OSError:
             self._tell_self(("eof", "Write Error"))
             return
@@ -675,6 +685,14 @@ class Client(Actor):
         if self._close_ready:
             self._shutdown_socket()
             self._tell_self(("stop",))
+
+    def _write_deadline_exceeded(self, attempted: int) -> None:
+        """A write blocked past write_deadline: a slow consumer, counted and named as the
+        reference does, then closed."""
+        self.ctx.stats.slow_consumers += 1
+        log.info("%sSlow Consumer Detected: WriteDeadline of %s exceeded with %d chunks of %d "
+                 "total bytes.", self._prefix(), go_duration(self.opts.write_deadline), 1, attempted)
+        self._tell_self(("eof", "Slow Consumer (Write Deadline)"))
 
     def _shutdown_socket(self) -> None:
         try:
@@ -720,6 +738,7 @@ class Client(Actor):
             self._send_err(errors.STALE_CONNECTION, close=True, reason="Stale Connection")
             return
         self.pings_out += 1
+        self._rtt_start = time.time()
         self._send_ctl(PING_FRAME)
 
     # -- introspection ----------------------------------------------------------------------
@@ -748,17 +767,26 @@ class Client(Actor):
             info["remote_account"] = "$G"
         return b"INFO " + json.dumps(info, separators=(",", ":")).encode() + b" \r\n"
 
-    def conn_info(self, detail: dict | None = None) -> dict:
-        now = time.time()
-        return {
+    def conn_info(self, subs: bool = True) -> dict:
+        """This connection for /connz (raw values: times in epoch seconds, rtt in seconds; the
+        Monitor encodes them). With `subs`, each subscription as the reference's SubDetail
+        fields. After close (the closed-connection record) the subscriptions are those it had."""
+        info = {
             "cid": self.cid, "kind": "Client", "type": "nats", "ip": self.host, "port": self.port,
-            "start": self.start, "last_activity": self.last_activity, "uptime": now - self.start,
-            "idle": now - self.last_activity, "pending_bytes": max(self.pending_bytes, 0),
-            "in_msgs": self.in_msgs, "out_msgs": self.out_msgs, "in_bytes": self.in_bytes,
-            "out_bytes": self.out_bytes, "subscriptions": len(self.subs), "name": self.name,
-            "lang": self.lang, "version": self.version,
-            "subscriptions_list": [s.subject.decode(errors="replace") for s in self.subs.values()],
+            "start": self.start, "last_activity": self.last_activity, "rtt": self.rtt,
+            "pending_bytes": max(self.pending_bytes, 0), "in_msgs": self.in_msgs,
+            "out_msgs": self.out_msgs, "in_bytes": self.in_bytes, "out_bytes": self.out_bytes,
+            "subscriptions": 0, "name": self.name, "lang": self.lang, "version": self.version,
         }
+        current = self.subs if self._closed_subs is None else self._closed_subs
+        info["subscriptions"] = len(current)
+        if subs:
+            info["subs"] = [{"subject": sub.subject.decode(errors="replace"),
+                             "qgroup": sub.queue.decode(errors="replace") if sub.queue else "",
+                             "sid": sid.decode(errors="replace"),
+                             "msgs": self.delivered.get(sid, 0),
+                             "max": self.max_msgs.get(sid, 0)} for sid, sub in current.items()]
+        return info
 
 
 __all__ = ["Client", "NATS_VERSION"]

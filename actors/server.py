@@ -50,14 +50,24 @@ log = logging.getLogger("actor_nats")
 
 
 class Stats:
-    """Server-wide counters (the reference keeps these as atomics on the server struct)."""
+    """Server-wide counters (the reference keeps these as atomics on the server struct).
+
+    Written by the actor where the event happens (the Clients supervisor counts accepted
+    connections, a Client its slow-consumer or stale close, the Monitor its HTTP requests), read
+    by the Monitor. They live in the context, not in an actor, so that a restarted Monitor or
+    Clients supervisor does not reset what /varz reports. For message and byte totals /varz
+    asks the open connections and the Clients supervisor (which keeps the totals of closed ones
+    in step with its ring); the closed_* counters here are not what it reports.
+    """
 
     def __init__(self):
-        self.total_connections = 0
-        self.slow_consumers = 0
+        self.total_connections = 0  # every accepted client connection, rejected ones included
+        self.slow_consumers = 0  # clients closed as slow consumers (pending bytes or deadline)
         self.stale_connections = 0
         self.closed_in_msgs = self.closed_out_msgs = 0
         self.closed_in_bytes = self.closed_out_bytes = 0
+        self.http_req_stats: dict[str, int] = {}  # monitoring path -> requests (/varz)
+        self.config_load_time = time.time()  # start, then each applied reload
 
 
 class ServerContext:
@@ -112,8 +122,8 @@ class ServerContext:
 
     def slow_consumer(self, client) -> None:
         self.stats.slow_consumers += 1
-        log.info("%s:%d - cid:%d - Slow Consumer Detected: MaxPending of %d Exceeded",
-                 client.host, client.port, client.cid, self.options.max_pending)
+        log.info("%sSlow Consumer Detected: MaxPending of %d Exceeded", client._prefix(),
+                 self.options.max_pending)
 
     def stale_connection(self, client) -> None:
         self.stats.stale_connections += 1

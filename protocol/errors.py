@@ -40,7 +40,7 @@ def err_line(text: str) -> bytes:
 
 
 def parse_error() -> ProtocolError:
-    return ProtocolError(UNKNOWN_PROTOCOL, close=True, reason="Parse Error")
+    return ProtocolError(UNKNOWN_PROTOCOL, close=True, reason="Protocol Violation")
 
 
 def silent_close(reason: str = "Protocol Violation") -> ProtocolError:

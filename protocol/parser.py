@@ -88,7 +88,7 @@ def _args(raw: bytes) -> list:
 
 
 def _mcl_error() -> ProtocolError:
-    return ProtocolError(MAX_CONTROL_LINE, reason="Max Control Line Exceeded")
+    return ProtocolError(MAX_CONTROL_LINE, reason="Maximum Control Line Exceeded")
 
 
 class ClientParser:
@@ -276,7 +276,7 @@ class ClientParser:
         if size < 0:
             raise silent_close()
         if size > self.max_payload:
-            raise ProtocolError(MAX_PAYLOAD, reason="Maximum Payload Exceeded")
+            raise ProtocolError(MAX_PAYLOAD, reason="Maximum Message Payload Exceeded")
         return (PUB, subject, reply, size_b, size)
 
     def _hpub(self, args: list):
@@ -293,7 +293,7 @@ class ClientParser:
         if hdr < 0 or size < 0 or hdr > size:
             raise silent_close()
         if size > self.max_payload:
-            raise ProtocolError(MAX_PAYLOAD, reason="Maximum Payload Exceeded")
+            raise ProtocolError(MAX_PAYLOAD, reason="Maximum Message Payload Exceeded")
         return (HPUB, subject, reply, (hdr, size_b), size)
 
     def _control(self, data: bytes, pos: int, nl: int, events: list) -> int:
