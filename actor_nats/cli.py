@@ -47,6 +47,11 @@ Logging Options:
     -DV                              Debug and trace
     -DVV                             Debug and verbose trace (traces system account as well)
 
+Authorization Options:
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections
+        --auth <token>               Authorization token required for connections
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
@@ -83,6 +88,9 @@ FLAGS = [
     Flag(("VV",), "trace_verbose", "bool"),
     Flag(("DV",), "debug_trace", "bool"),
     Flag(("DVV",), "debug_trace_verbose", "bool"),
+    Flag(("user",), "username", "str"),
+    Flag(("pass",), "password", "str"),
+    Flag(("auth",), "authorization", "str"),
     Flag(("h", "help"), "help", "bool"),
     Flag(("v", "version"), "version", "bool"),
 ]
@@ -93,7 +101,6 @@ NOT_YET = {
     "s": "syslog", "syslog": "syslog", "r": "remote syslog", "remote_syslog": "remote syslog",
     "log_size_limit": "log size limits", "max_traced_msg_len": "trace length limits",
     "js": "JetStream", "jetstream": "JetStream", "sd": "JetStream", "store_dir": "JetStream",
-    "user": "authorization", "pass": "authorization", "auth": "authorization",
     "tls": "TLS", "tlscert": "TLS", "tlskey": "TLS", "tlsverify": "TLS", "tlscacert": "TLS",
     "help_tls": "TLS", "routes": "clustering", "cluster": "clustering",
     "cluster_listen": "clustering", "cluster_name": "clustering", "no_advertise": "clustering",
@@ -157,7 +164,8 @@ def flag_overrides(flags: dict) -> dict:
     """Translate parsed flags into Options fields (only the ones given)."""
     over = {}
     for key in ("host", "port", "server_name", "pid_file", "http_port", "client_advertise",
-                "ports_file_dir", "log_file", "logtime", "logtime_utc"):
+                "ports_file_dir", "log_file", "logtime", "logtime_utc", "username", "password",
+                "authorization"):
         if key in flags:
             over[key] = flags[key]
     if flags.get("debug") or flags.get("debug_trace") or flags.get("debug_trace_verbose"):

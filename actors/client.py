@@ -31,6 +31,8 @@ from ..protocol.errors import ProtocolError, err_line
 from ..protocol.parser import CONNECT, ERROR, HPUB, PING, PONG, PUB, SUB, UNSUB, ClientParser
 from ..protocol.subjects import subject_matches, valid_literal_subject, valid_subject
 from ..protocol.trace import inbound, outbound_frames
+from ..protocol.ids import nonce as new_nonce
+from . import auth as authn
 from .monitor import go_duration
 from .router import Subscription
 from .runtime import Actor
@@ -74,6 +76,18 @@ class Client(Actor):
         self.version = ""
         self.connect_received = False
         self.first_pong_sent = False
+        # auth (actors/auth.py): set at CONNECT; None = no permissions to check
+        auth = self.opts.auth
+        self._auth_required = auth.required
+        self._awaiting_auth = auth.required and not auth.no_auth_user  # ops before CONNECT refused
+        self._nonce = new_nonce() if auth.has_nkeys else ""
+        self._auth_timer = None
+        self.identity = None
+        self._pub_perms = None  # Permissions with publish lists, else None (the fast path)
+        self._pub_cache: dict = {}  # subject -> allowed, for _pub_perms
+        self._sub_perms = None
+        self._deliver_filter = False  # subscribe deny lists or allow_responses
+        self._responses = None
         # subscriptions
         self.subs: dict[bytes, Subscription] = {}
         self.max_msgs: dict[bytes, int] = {}
@@ -135,15 +149,18 @@ class Client(Actor):
         if self.opts.ping_interval > 0:
             self._ping_timer = loop.timer(self.opts.ping_interval, self.opts.ping_interval)
             self._ping_timer.start(self._tell_self, ("ping_tick",))
+        if self._auth_required and self.opts.auth.timeout > 0:
+            self._auth_timer = loop.timer(self.opts.auth.timeout)
+            self._auth_timer.start(self._tell_self, ("auth_timeout",))
         self._flush_out()
 
     def cleanup(self) -> None:
         self._closing = True
-        for watcher in (self._io, self._ping_timer, self._rearm_timer):
+        for watcher in (self._io, self._ping_timer, self._rearm_timer, self._auth_timer):
             if watcher is not None:
                 watcher.stop()
                 watcher.close()
-        self._io = self._ping_timer = self._rearm_timer = None
+        self._io = self._ping_timer = self._rearm_timer = self._auth_timer = None
         current = gevent.getcurrent()
         for g in self._greenlets:
             if g is not current:
@@ -189,6 +206,9 @@ class Client(Actor):
                     self._no_interest.update(message[2])
         elif kind == "ping_tick":
             self._ping_tick()
+        elif kind == "auth_timeout":
+            if not self.connect_received and not self._closing:
+                self._send_err(errors.AUTH_TIMEOUT, close=True, reason="Authentication Timeout")
         elif kind == "eof":
             self._close(message[1], flush=False)
         elif kind == "reregister":
@@ -200,6 +220,9 @@ class Client(Actor):
             self._close(message[1], flush=True)
         elif kind == "stop":
             self.stop()
+        elif kind == "kick":  # e.g. a reload lowered max_connections below the count
+            log.error("%s%s - Account:$G", self._prefix(), message[1])
+            self._send_err(message[1], close=True, reason="Maximum Connections Exceeded")
         elif kind == "options":
             self.opts = message[1]
             self._trace = self.opts.trace
@@ -280,7 +303,7 @@ class Client(Actor):
         pubs = self._pubs  # shard index -> batch not yet sent; sent before any control frame
         stalled = False
         trace = self._trace
-        simple = not (self.pedantic or self.verbose or trace)
+        simple = not (self.pedantic or self.verbose or trace or self._pub_perms or self._awaiting_auth)
         if self._ni_generation != self.ctx.shards.interest_generation:
             self._no_interest.clear()
         no_interest = self._no_interest
@@ -299,6 +322,9 @@ class Client(Actor):
                     batch = self._batch_for(ev[1])
                 batch.append(ev)
                 continue
+            if self._awaiting_auth and op != CONNECT:
+                self._send_err(errors.AUTH_VIOLATION, close=True)
+                break
             if op == PUB or op == HPUB:
                 if op == HPUB:
                     if not self.headers:
@@ -309,6 +335,8 @@ class Client(Actor):
                         ev = (PUB, ev[1], ev[2], ev[4], ev[5])
                 if self.pedantic and not valid_literal_subject(ev[1]):
                     self._send_err(errors.INVALID_PUBLISH_SUBJECT)
+                if self._pub_perms is not None and not self._can_publish(ev[1]):
+                    continue  # no +OK for a denied publish, as the reference
                 if self.verbose:
                     self._send_ctl(OK_FRAME)
                 batch = by_subject.get(ev[1])
@@ -405,10 +433,61 @@ class Client(Actor):
             self._send_err(errors.NO_RESPONDERS_NEEDS_HEADERS, close=True,
                            reason="No Responders Requires Headers")
             return False
+        if not self._authorize(opts):
+            return False
         self.connect_received = True
         if self.verbose:
             self._send_ctl(OK_FRAME)
         return True
+
+    def _authorize(self, opts: dict) -> bool:
+        """Run auth for this CONNECT (a second CONNECT runs it again) and take the user's
+        permissions; on failure -ERR 'Authorization Violation' and close."""
+        if opts.get("account") or opts.get("new_account"):
+            self._auth_failed("")
+            return False
+        auth = self.opts.auth
+        if not self._auth_required:
+            return True
+        identity, detail = authn.authenticate(auth, opts, self._nonce)
+        if identity is None:
+            self._auth_failed(detail)
+            return False
+        self._awaiting_auth = False
+        if self._auth_timer is not None:
+            self._auth_timer.stop()
+        self.identity = identity
+        perms = identity.permissions
+        self._pub_perms = perms if perms is not None and perms.has_pub else None
+        self._pub_cache = {}
+        self._sub_perms = perms
+        self._responses = authn.Responses(identity.responses) if identity.responses else None
+        self._deliver_filter = bool((perms is not None and perms.has_sub_deny) or self._responses)
+        return True
+
+    def _auth_failed(self, detail: str) -> None:
+        log.error("%sauthentication error%s", self._prefix(), f" - {detail}" if detail else "")
+        self._send_err(errors.AUTH_VIOLATION, close=True, reason="Authentication Failure")
+
+    def _can_publish(self, subject: bytes) -> bool:
+        """Publish permissions: one dict lookup per message once a subject has been seen;
+        allow_responses grants are not cached (they run out)."""
+        allowed = self._pub_cache.get(subject)
+        if allowed is None:
+            allowed = self._pub_perms.can_publish(subject)
+            if len(self._pub_cache) >= 1024:
+                self._pub_cache.clear()
+            self._pub_cache[subject] = allowed
+        if not allowed:
+            if self._responses is not None and self._responses.allow(subject):
+                return True
+            text = subject.decode(errors="replace")
+            log.error('%s%sPublish Violation - Subject "%s"', self._prefix(), self._who(), text)
+            self._send_err(f'Permissions Violation for Publish to "{text}"')
+        return allowed
+
+    def _who(self) -> str:
+        return f'"$G/{self.identity.label}" - ' if self.identity is not None and self.identity.label else ""
 
     def _after_pong(self) -> None:
         if not self.first_pong_sent and self.connect_received:
@@ -448,6 +527,14 @@ class Client(Actor):
     def _on_sub(self, subject: bytes, queue, sid: bytes) -> None:
         if not valid_subject(subject) or (queue is not None and not queue.strip()):
             self._send_err(errors.INVALID_SUBJECT)
+            return
+        if self._sub_perms is not None and not self._sub_perms.can_subscribe(subject, queue):
+            text = subject.decode(errors="replace")
+            q = f' using queue "{queue.decode(errors="replace")}"' if queue else ""
+            log.error('%s%sSubscription Violation - Subject "%s"%s, SID %s', self._prefix(), self._who(),
+                      text, f', Queue: "{queue.decode(errors="replace")}"' if queue else "",
+                      sid.decode(errors="replace"))
+            self._send_err(f'Permissions Violation for Subscription to "{text}"{q}')
             return
         maxsubs = self.opts.max_subscriptions
         if maxsubs and len(self.subs) >= maxsubs:
@@ -536,6 +623,8 @@ class Client(Actor):
     def _deliver(self, parts: list, count: int, limited) -> None:
         if self._close_ready:
             return
+        if self._deliver_filter:
+            count = self._filter_delivery(parts, count)
         if limited:
             count = self._count_limited(parts, count, {i for i, _ in limited})
         else:
@@ -555,6 +644,27 @@ class Client(Actor):
         if self.pending_bytes > self.opts.max_pending:
             self.ctx.slow_consumer(self)
             self._close("Slow Consumer (Pending Bytes)", flush=False)
+
+    def _filter_delivery(self, parts: list, count: int) -> int:
+        """Subscribe deny lists also hold back messages that reach a wildcard subscription;
+        allow_responses remembers the reply subject of each request delivered."""
+        perms = self._sub_perms
+        deny = perms is not None and perms.has_sub_deny
+        responses = self._responses
+        for i in range(0, len(parts), 5):
+            head = parts[i]
+            if not head:
+                continue
+            subject = head[4:-1] if head[0] == 77 else head[5:-1]  # b"MSG s " / b"HMSG s "
+            if deny and perms.deny_delivery(subject):
+                parts[i:i + 5] = _BLANK5
+                count -= 1
+                continue
+            if responses is not None:
+                toks = parts[i + 2].split()
+                if len(toks) == (2 if head[0] == 77 else 3):
+                    responses.track(toks[0])
+        return count
 
     def _count_limited(self, parts: list, count: int, limited_at: set) -> int:
         """Count deliveries per sid; drop what arrives for a sid past its UNSUB max (or after it
@@ -760,6 +870,8 @@ class Client(Actor):
         info = dict(self.ctx.info_base)
         info["client_id"] = self.cid
         info["client_ip"] = self.host
+        if self._nonce:
+            info["nonce"] = self._nonce
         if ldm:
             info["ldm"] = True
         if connect_info:

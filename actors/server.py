@@ -99,8 +99,10 @@ class ServerContext:
             "host": o.host,
             "port": self.port,
             "headers": not o.no_header_support,
-            "max_payload": o.max_payload,
         }
+        if o.auth.required and not o.auth.no_auth_user:
+            self.info_base["auth_required"] = True  # forced off by no_auth_user, as the reference
+        self.info_base["max_payload"] = o.max_payload
         if o.client_advertise:
             self.info_base["connect_urls"] = [o.client_advertise]
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, replace
 
+from .auth import AuthConfigError, AuthOptions, parse_authorization
+from .auth import check as check_auth
+
 KB = 1024
 MB = 1024 * 1024
 
@@ -47,10 +50,20 @@ class Options:
     config_file: str = ""
     # actor-nats' own block: `debug { allow_kill: true }` lets `actor-nats kill` crash actors.
     allow_kill: bool = False
+    # the authorization block, no_auth_user and --user/--pass/--auth (config/auth.py)
+    auth: AuthOptions = field(default_factory=AuthOptions)
     # keys seen in the file, for reload diffs and error messages
     explicit: frozenset = field(default_factory=frozenset)
 
     def with_(self, **changes) -> "Options":
+        """A copy with `changes`; `username`, `password` and `authorization` (the flags --user,
+        --pass, --auth, named as the reference's fields) go into `auth`, overriding the file."""
+        flags = {k: changes.pop(k) for k in ("username", "password", "authorization") if k in changes}
+        if flags:
+            auth = changes.get("auth", self.auth)
+            if "authorization" in flags:
+                flags["token"] = flags.pop("authorization")
+            changes["auth"] = auth.with_(**flags)
         return replace(self, **changes)
 
 
@@ -214,11 +227,21 @@ _SIMPLE = {
     "no_header_support": ("no_header_support", _bool),
 }
 
-_SPECIAL = {"listen": _set_listen, "http": _set_http, "debug": _set_debug_block}
+def _set_authorization(values: dict, value, where: str = "") -> None:
+    auth = parse_authorization(value, where)
+    values["auth"] = auth.with_(no_auth_user=values.get("auth", AuthOptions()).no_auth_user)
+
+
+def _set_no_auth_user(values: dict, value) -> None:
+    values["auth"] = values.get("auth", AuthOptions()).with_(no_auth_user=_str("no_auth_user", value))
+
+
+_SPECIAL = {"listen": _set_listen, "http": _set_http, "debug": _set_debug_block,
+            "no_auth_user": _set_no_auth_user}
 
 # Keys the reference knows that actor-nats does not implement yet: refused by name.
 NOT_YET = (
-    "authorization", "accounts", "no_auth_user", "system_account", "system", "no_system_account",
+    "accounts", "system_account", "system", "no_system_account",
     "no_system", "no_sys_acc", "operator", "operators", "root", "roots", "root_operator",
     "root_operators", "trusted", "trusted_keys", "resolver", "account_resolver",
     "accounts_resolver", "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "tls",
@@ -248,6 +271,12 @@ def from_map(conf: dict, config_file: str = "") -> Options:
                 name, conv = _SIMPLE[lk]
                 values[name] = conv(lk, value)
                 explicit.add(name)
+            elif lk == "authorization":
+                try:
+                    _set_authorization(values, value, _where(conf, key))
+                except AuthConfigError as e:
+                    raise _Positioned(str(e)) from None
+                explicit.add(lk)
             elif lk in _SPECIAL:
                 _SPECIAL[lk](values, value)
                 explicit.add(lk)
@@ -259,6 +288,8 @@ def from_map(conf: dict, config_file: str = "") -> Options:
                 continue
             else:
                 raise OptionsError(f'unknown field "{key}"')
+        except _Positioned as e:
+            raise OptionsError(str(e)) from None
         except OptionsError as e:
             raise OptionsError(_where(conf, key) + str(e)) from None
     values["explicit"] = frozenset(explicit)
@@ -268,6 +299,10 @@ def from_map(conf: dict, config_file: str = "") -> Options:
     except OptionsError as e:
         raise OptionsError(_where(conf, _key_for(conf, str(e))) + str(e)) from None
     return opts
+
+
+class _Positioned(OptionsError):
+    """An error that already carries its position (or, as in the reference, none)."""
 
 
 def _configures_something(key: str, value) -> bool:
@@ -322,6 +357,10 @@ def _go_duration(seconds: float) -> str:
 
 def validate(opts: Options) -> None:
     """What the reference checks when the server starts (after flags are applied)."""
+    try:
+        check_auth(opts.auth)
+    except AuthConfigError as e:
+        raise OptionsError(str(e)) from None
     if opts.max_payload > 64 * MB:
         raise OptionsError("max_payload (%d) cannot be higher than %d" % (opts.max_payload, 64 * MB))
     if opts.lame_duck_grace_period >= opts.lame_duck_duration:

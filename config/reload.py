@@ -58,6 +58,8 @@ RULES: dict[str, Rule] = {
     "logtime_utc": Rule(True, "LogtimeUTC", "logtime_utc"),
     "no_header_support": Rule(False, "NoHeaderSupport", "no_header_support"),
     "allow_kill": Rule(True, "AllowKill", "debug.allow_kill", note="actor-nats only"),
+    "auth": Rule(False, "Authorization", "authorization",
+                 note="authorization block, no_auth_user, --user/--pass/--auth: not reloadable yet"),
 }
 
 _NOT_OPTIONS = {"config_file", "explicit"}

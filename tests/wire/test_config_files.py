@@ -38,7 +38,7 @@ CONFIGS = Path(__file__).resolve().parent / "configs"
 
 # Top-level keys actor-nats refuses by name (config/options.py NOT_YET, lower case).
 UNSUPPORTED = frozenset((
-    "authorization", "accounts", "no_auth_user", "system_account", "system", "no_system_account",
+    "accounts", "system_account", "system", "no_system_account",
     "no_system", "no_sys_acc", "operator", "operators", "root", "roots", "root_operator",
     "root_operators", "trusted", "trusted_keys", "resolver", "account_resolver",
     "accounts_resolver", "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "tls",
@@ -77,8 +77,6 @@ ALLOWED_DIFFERENCES = {
     "invalid/cluster_unknown_field.conf": "unknown field inside cluster {}",
     # reference: FILE:1:10: cluster name cannot contain spaces
     "invalid/cluster_name_spaces.conf": "cluster name checked inside cluster {}",
-    # reference: FILE:1:0: Cannot have a user/pass and token
-    "invalid/authorization_user_and_token.conf": "authorization modes checked inside authorization {}",
     # reference: FILE:1:0: error parsing X509 certificate/key pair: open ...: no such file or directory
     "invalid/tls_missing_cert_files.conf": "the reference loads the certificate files",
 }
