@@ -581,10 +581,11 @@ class Monitor(Actor):
             problem = '"stream" must not be empty when checking consumer health'
         if problem is None:
             return "200 OK", {"status": "ok"}
-        log.warning("Healthcheck failed: %s", _go_quote(problem))
         if details:
+            log.warning("Healthcheck failed: 1 errors")
             return "400 Bad Request", {"status": "error",
                                        "errors": [{"type": "BAD_REQUEST", "error": problem}]}
+        log.warning("Healthcheck failed: %s", _go_quote(problem))
         return "400 Bad Request", {"status": "error", "error": problem}
 
     def ep_accountz(self, query):

@@ -231,7 +231,7 @@ def test_encodings_as_reference(pair):
         assert v["http_req_stats"]["/varz"] >= 1
         c = get(pair[impl], "connz")["connections"][0]
         assert c["rtt"][-1] == "s" and c["uptime"][-1] == "s" and c["idle"][-1] == "s"
-        assert get(pair[impl], "connz?cid=1&limit=50")["limit"] in (1,)
+        assert get(pair[impl], "connz?cid=1&limit=50")["limit"] == 1
     # healthz is compact JSON on both
     for impl in ("reference", "actor"):
         assert http(pair[impl], "healthz")[2] == b'{"status":"ok"}'
