@@ -180,11 +180,12 @@ def flag_overrides(flags: dict) -> dict:
     return over
 
 
-def load_options(flags: dict, check_only: bool = False):
-    """Config file (if any) first, then flags on top. Raises on a bad file or value."""
+def load_options(flags: dict, check_only: bool = False, warnings: list | None = None):
+    """Config file (if any) first, then flags on top. Raises on a bad file or value; what the
+    reference only warns about goes to `warnings` (an error with `check_only`)."""
     from .config.loader import load
 
-    return load(flags.get("config", ""), flag_overrides(flags), check_only)
+    return load(flags.get("config", ""), flag_overrides(flags), check_only, warnings)
 
 
 # -- signals ----------------------------------------------------------------------------------
@@ -270,11 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if flags.get("signal"):
         return send_signal(flags["signal"])
+    warnings: list[str] = []
     try:
-        options = load_options(flags, check_only=bool(flags.get("check")))
+        options = load_options(flags, check_only=bool(flags.get("check")), warnings=warnings)
     except Exception as e:  # config and option errors are for the user, not a traceback
         print(f"actor-nats: {e}", file=sys.stderr)
         return 1
+    for warning in warnings:  # printed before logging starts, as the reference does
+        print(warning, file=sys.stderr)
     if flags.get("check"):
         if not flags.get("config"):
             print("actor-nats: must specify [-c, --config] option to check configuration file(s)",

@@ -196,7 +196,9 @@ def run(options, load_options=None) -> int:
     log.info("  Name:     %s", ctx.server_name)
     log.info("  ID:       %s", ctx.server_id)
     if o.config_file:
-        log.info("Using configuration file: %s", o.config_file)
+        from ..config.loader import digest
+
+        log.info("Using configuration file: %s (%s)", o.config_file, digest(o.config_file))
     try:
         if o.http_port:
             ctx.http_sock = _bind(o.http_host or o.host, o.http_port, "monitor")

@@ -27,7 +27,7 @@ def load(path: str = "", overrides: dict | None = None, check_only: bool = False
                 raise OptionsError(message)
             if warnings is not None:
                 warnings.append(message)
-        opts = from_map(conf, config_file=path)
+        opts = from_map(conf, config_file=path, check_only=check_only, warnings=warnings)
     else:
         opts = Options()
     if overrides:

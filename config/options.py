@@ -18,7 +18,13 @@ MB = 1024 * 1024
 
 
 class OptionsError(Exception):
-    """A config value is wrong or a key is not supported; str() is the message for the user."""
+    """A config value is wrong or a key is not supported; str() is the message for the user
+    (one line per error: the reference reports every error in a file, not only the first)."""
+
+    def __init__(self, *messages: str, key: str | None = None):
+        super().__init__("\n".join(messages))
+        self.messages = list(messages)
+        self.key = key
 
 
 @dataclass(frozen=True)
@@ -68,29 +74,38 @@ class Options:
 
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+_NUMBER = re.compile(r"(\d*)(?:\.(\d*))?")
+_UNIT = re.compile(r"[^0-9.]*")
 
 
 def parse_duration(text: str) -> float:
-    """Go's time.ParseDuration, in seconds ("1h30m", "500ms", "-1.5s")."""
-    s = text.strip()
+    """Go's time.ParseDuration, in seconds ("1h30m", "500ms", "-1.5s"), with Go's errors."""
+    s = text
     sign = 1.0
-    if s[:1] in "+-":
+    if s[:1] in ("+", "-"):
         sign = -1.0 if s[0] == "-" else 1.0
         s = s[1:]
     if s == "0":
         return 0.0
     if not s:
-        raise ValueError(f'time: invalid duration "{text}"')
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _DURATION_RE.match(s, pos)
-        if m is None:
-            if re.match(r"(\d+(?:\.\d*)?|\.\d+)$", s[pos:]):
-                raise ValueError(f'time: missing unit in duration "{text}"')
-            raise ValueError(f'time: invalid duration "{text}"')
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
+        raise ValueError(f"time: invalid duration {_go_quote(text)}")
+    total = 0.0
+    while s:
+        m = _NUMBER.match(s)
+        whole, frac = m.group(1), m.group(2)
+        if not whole and not frac:
+            raise ValueError(f"time: invalid duration {_go_quote(text)}")
+        value = float(f"{whole or '0'}.{frac or '0'}")
+        s = s[m.end():]
+        unit = _UNIT.match(s).group(0)
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
+        if unit not in _DURATION_UNITS:
+            raise ValueError(f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
+        total += value * _DURATION_UNITS[unit]
+        s = s[len(unit):]
     return sign * total
 
 
@@ -118,9 +133,22 @@ def _duration(key: str, value) -> float:
             return parse_duration(value)
         except ValueError as e:
             raise OptionsError(f"error parsing {key}: {e}") from None
-    if isinstance(value, int) and not isinstance(value, bool) and key in _NUMBER_MEANS_SECONDS_REFUSED:
-        raise OptionsError(f'invalid use of field "{key}": {key} should be converted to a duration')
+    if key in _NUMBER_MEANS_SECONDS_REFUSED:
+        # the reference takes a number as (deprecated) seconds and warns: a warning fails `-t`,
+        # is printed at start, and is silent on reload
+        warning = f'invalid use of field "{key}": {key} should be converted to a duration'
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OptionsError(warning, str(_conversion(value, "int64")))
+        raise _Warning(warning, value=float(value))
     raise _conversion(value, "string")
+
+
+class _Warning(OptionsError):
+    """What the reference only warns about; `value` is what it then uses."""
+
+    def __init__(self, *messages: str, value=None):
+        super().__init__(*messages)
+        self.value = value
 
 
 _NUMBER_MEANS_SECONDS_REFUSED = {"ping_interval", "write_deadline"}
@@ -257,19 +285,30 @@ NOT_YET = (
 )
 
 
-def from_map(conf: dict, config_file: str = "") -> Options:
+def from_map(conf: dict, config_file: str = "", check_only: bool = False,
+             warnings: list | None = None) -> Options:
     """Build Options from a parsed config map; refuse unknown and not-yet-supported keys.
 
-    Errors read as the reference's: `file:line:col: message`."""
+    Errors read as the reference's: `file:line:col: message`. What the reference only warns
+    about is an error with `check_only` (`-t`), else appended to `warnings` (if given)."""
     values: dict = {"config_file": config_file}
     used_as_variable = getattr(conf, "used_as_variable", set())
     explicit = set()
+    errors: list[str] = []
+    unsupported: list[str] = []
     for key, value in conf.items():
         lk = key.lower()
         try:
             if lk in _SIMPLE:
                 name, conv = _SIMPLE[lk]
-                values[name] = conv(lk, value)
+                try:
+                    values[name] = conv(lk, value)
+                except _Warning as w:
+                    values[name] = w.value
+                    if check_only:
+                        raise
+                    if warnings is not None:
+                        warnings.extend(_where(conf, key) + m for m in w.messages)
                 explicit.add(name)
             elif lk == "authorization":
                 try:
@@ -281,24 +320,39 @@ def from_map(conf: dict, config_file: str = "") -> Options:
                 _SPECIAL[lk](values, value)
                 explicit.add(lk)
             elif lk in NOT_YET:
-                if not _configures_something(lk, value):
-                    continue  # `tls {}`, `cluster {}`, `jetstream: false`: nothing to run
-                raise OptionsError(f'"{key}" is not supported by actor-nats yet')
+                if _configures_something(lk, value):  # `tls {}`, `jetstream: false`: nothing
+                    unsupported.append(_where(conf, key) + f'"{key}" is not supported by actor-nats yet')
+                continue
             elif key in used_as_variable:
                 continue
             else:
                 raise OptionsError(f'unknown field "{key}"')
         except _Positioned as e:
-            raise OptionsError(str(e)) from None
+            errors.extend(e.messages)
         except OptionsError as e:
-            raise OptionsError(_where(conf, key) + str(e)) from None
+            errors.extend(_where(conf, key) + m for m in e.messages)
+    if errors:  # the reference's own errors first, as it reports them
+        raise OptionsError(*errors)
+    if unsupported:
+        raise OptionsError(unsupported[0])
     values["explicit"] = frozenset(explicit)
     opts = Options(**values)
     try:
         check(opts)
     except OptionsError as e:
-        raise OptionsError(_where(conf, _key_for(conf, str(e))) + str(e)) from None
+        raise OptionsError(*(_where(conf, _conf_key(conf, e.key)) + m for m in e.messages)) from None
     return opts
+
+
+def _conf_key(conf, option: str | None) -> str:
+    """The key in the file that set an option (aliases and case included)."""
+    if option is None:
+        return ""
+    for key in conf:
+        lk = key.lower()
+        if lk == option or _SIMPLE.get(lk, ("",))[0] == option:
+            return key
+    return ""
 
 
 class _Positioned(OptionsError):
@@ -321,13 +375,6 @@ def _configures_something(key: str, value) -> bool:
     return value not in ("", 0)
 
 
-def _key_for(conf, message: str) -> str:
-    for key in conf:
-        if key.lower() in message:
-            return key
-    return ""
-
-
 def _where(conf, key) -> str:
     positions = getattr(conf, "positions", None)
     if positions and key in positions:
@@ -338,11 +385,11 @@ def _where(conf, key) -> str:
 
 def check(opts: Options) -> None:
     """What the reference checks when it reads a config file (`-t` included)."""
-    if opts.server_name and any(c.isspace() for c in opts.server_name):
-        raise OptionsError("server name cannot contain spaces")
+    if " " in opts.server_name:
+        raise OptionsError("server name cannot contain spaces", key="server_name")
     if "lame_duck_duration" in opts.explicit and opts.lame_duck_duration < 30:
         raise OptionsError(f"invalid lame_duck_duration of {_go_duration(opts.lame_duck_duration)}, "
-                           "minimum is 30 seconds")
+                           "minimum is 30 seconds", key="lame_duck_duration")
 
 
 def _go_duration(seconds: float) -> str:

@@ -87,6 +87,11 @@ def _args(raw: bytes) -> list:
     return [a for a in raw.replace(b"\t", b" ").replace(b"\r", b" ").split(b" ") if a]
 
 
+def _max_payload(size: int, limit: int) -> ProtocolError:
+    return ProtocolError(MAX_PAYLOAD, reason="Maximum Message Payload Exceeded",
+                         detail=f"maximum payload exceeded: {size} vs {limit}")
+
+
 def _mcl_error() -> ProtocolError:
     return ProtocolError(MAX_CONTROL_LINE, reason="Maximum Control Line Exceeded")
 
@@ -276,7 +281,7 @@ class ClientParser:
         if size < 0:
             raise silent_close()
         if size > self.max_payload:
-            raise ProtocolError(MAX_PAYLOAD, reason="Maximum Message Payload Exceeded")
+            raise _max_payload(size, self.max_payload)
         return (PUB, subject, reply, size_b, size)
 
     def _hpub(self, args: list):
@@ -293,7 +298,7 @@ class ClientParser:
         if hdr < 0 or size < 0 or hdr > size:
             raise silent_close()
         if size > self.max_payload:
-            raise ProtocolError(MAX_PAYLOAD, reason="Maximum Message Payload Exceeded")
+            raise _max_payload(size, self.max_payload)
         return (HPUB, subject, reply, (hdr, size_b), size)
 
     def _control(self, data: bytes, pos: int, nl: int, events: list) -> int:
