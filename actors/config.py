@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 import pykka
 
@@ -64,6 +65,7 @@ class Config(Actor):
         for change in changes:
             log.info("%s", change.applied())
         self._apply(changes, new, old)
+        self.ctx.stats.config_load_time = time.time()
         log.info("Reloaded server configuration (%s)", digest(new.config_file))
         return True, ", ".join(c.name for c in changes) or "nothing changed"
 
