@@ -15,6 +15,7 @@ Messages in: ("pub", pubinfo, batch, barrier) · ("subs", [(add, sub), ...]) ·
 
 from __future__ import annotations
 
+from itertools import cycle
 from random import random
 
 import gevent
@@ -90,8 +91,8 @@ class Shard(Actor):
 
     def _bind(self, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
         """Resolve a subject's subscriptions to this batch's per-client parts lists:
-        (single (parts, sid) if exactly one subscriber, plain [(parts, sid)], queue groups
-        [[(parts, sid)]], head or None if nobody is interested), or False when the slow
+        (single (parts, sid) if exactly one subscriber, plain [(parts, sid)], queue groups (a
+        picker per group), head or None if nobody is interested), or False when the slow
         path must handle it (a subscription with an UNSUB max, whose deliveries are counted)."""
         r = self._routes.get(subject)
         if r is None:
@@ -114,7 +115,9 @@ class Shard(Actor):
                     continue
                 members.append((self._parts_for(sub, dests, clients), sub.sid))
             if members:
-                groups.append(members)
+                # one member per message: round robin from a random start, per batch
+                start = int(random() * len(members))
+                groups.append(cycle(members[start:] + members[:start]).__next__)
         single = plain[0] if len(plain) == 1 and not groups else None
         return single, plain, groups, head if (plain or groups) else None
 
@@ -181,8 +184,8 @@ class Shard(Actor):
                     payload = ev[4]
                     for parts, sid in plain:
                         parts += (head, sid, mid, payload, CRLF)
-                    for group in groups:
-                        parts, sid = group[int(random() * len(group))]
+                    for pick in groups:
+                        parts, sid = pick()
                         parts += (head, sid, mid, payload, CRLF)
                     continue
             r = routes.get(subject)
@@ -231,6 +234,8 @@ class Shard(Actor):
                     noresp = []
                 noresp.append((subject, reply))
         for cid, parts in dests.items():
+            if not parts:
+                continue  # a queue member that no message of this batch picked
             count = len(parts) // 5
             self.msgs_routed += count
             _tell(clients[cid], ("msgs", parts, count, limited.get(cid)))
