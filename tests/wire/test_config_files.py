@@ -183,7 +183,7 @@ def _not_supported(found: tuple[str, int, int, str]) -> str:
     return f'{file}:{line}:{col}: "{key}" is not supported by actor-nats yet'
 
 
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", list(_cases()))
 def test_check_config_file(name):
     path = CONFIGS / name
     ref_rc, ref_out = reference(name)
@@ -222,7 +222,7 @@ def _unsupported_cases():
                 yield pytest.param(f"{folder}/{path.name}", id=f"{folder}/{path.name}")
 
 
-@pytest.mark.parametrize("name", _unsupported_cases())
+@pytest.mark.parametrize("name", list(_unsupported_cases()))
 def test_unsupported_features_parse_as_the_reference(name):
     """Files actor-nats refuses for a feature it lacks still hold grammar (arrays of maps,
     bcrypt literals, block-scoped variables, includes) that its parser must read as the
