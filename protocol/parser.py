@@ -32,6 +32,8 @@ Rules of this file:
 
 from __future__ import annotations
 
+from itertools import islice
+
 from .errors import MAX_CONTROL_LINE, MAX_PAYLOAD, ProtocolError, parse_error, silent_close
 
 PUB, HPUB, SUB, UNSUB, PING, PONG, CONNECT, INFO, OK, ERROR = range(10)
@@ -67,12 +69,7 @@ def _plain(ctrls: bytes) -> bool:
                 or b"  " in ctrls or b" \n" in ctrls or ctrls.endswith(b" "))
 
 
-_NSIZES = 8192
-_SIZES = [str(i).encode() for i in range(_NSIZES)]
-
-
-def _size_token(n: int) -> bytes:
-    return str(n).encode()
+_SIZES = [str(i).encode() for i in range(8192)]  # canonical size tokens, for the bulk path
 
 
 def _size(token: bytes) -> int:
@@ -187,13 +184,17 @@ class ClientParser:
                     if li_pos == pos:
                         start_li = li
                         first_event = len(events)
-                        stop = len(lines) - 2  # lines[-1] is not CRLF-terminated
+                        last = len(lines) - 1  # lines[-1] is not CRLF-terminated
                         climit = mcl + 4
+                        sizes = _SIZES
                         try:
                             # per message only what decides the framing; the rest is checked
-                            # for the whole run below, at C speed
-                            while li < stop:
-                                args = lines[li].split(b" ")
+                            # for the whole run below, at C speed. The size token must be the
+                            # canonical digits of the payload length (other spellings, and
+                            # payloads of 8 KiB or more, go to the exact path).
+                            for ctrl, payload in zip(islice(lines, li, last, 2),
+                                                     islice(lines, li + 1, last, 2)):
+                                args = ctrl.split(b" ")
                                 if len(args) == 3:
                                     verb, subject, size_b = args
                                     reply = None
@@ -201,18 +202,13 @@ class ClientParser:
                                     verb, subject, reply, size_b = args
                                 else:
                                     break
-                                payload = lines[li + 1]
-                                size = len(payload)
-                                # the size token must be the canonical digits of the payload
-                                # length (other spellings go to the exact path)
-                                if verb != b"PUB" or size_b != (_SIZES[size] if size < _NSIZES
-                                                                 else _size_token(size)) \
-                                        or len(lines[li]) > climit:
+                                if verb != b"PUB" or size_b != sizes[len(payload)] \
+                                        or len(ctrl) > climit:
                                     break
                                 append((PUB, subject, reply, size_b, payload))
-                                li += 2
-                        except ValueError:
+                        except (ValueError, IndexError):
                             pass  # not a plain PUB: the exact path takes it from here
+                        li = start_li + 2 * (len(events) - first_event)
                         if li != start_li:
                             run = lines[start_li:li]
                             ctrls = b"\n".join(run[0::2])
