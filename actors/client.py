@@ -83,6 +83,7 @@ class Client(Actor):
         self._nonce = new_nonce() if auth.has_nkeys else ""
         self._auth_timer = None
         self.identity = None
+        self._creds: dict | None = None  # CONNECT's credentials, re-checked on reload
         self._pub_perms = None  # Permissions with publish lists, else None (the fast path)
         self._pub_cache: dict = {}  # subject -> allowed, for _pub_perms
         self._sub_perms = None
@@ -229,6 +230,7 @@ class Client(Actor):
             self._debug = self.opts.debug or self.opts.trace
             self.parser.max_payload = self.opts.max_payload
             self.parser.max_control_line = self.opts.max_control_line
+            self._recheck_auth()
         elif kind == "connz":
             return self.conn_info(message[1])
         else:
@@ -447,6 +449,8 @@ class Client(Actor):
             self._auth_failed("")
             return False
         auth = self.opts.auth
+        self._creds = {k: opts[k] for k in ("user", "pass", "auth_token", "nkey", "sig")
+                       if isinstance(opts.get(k), str) and opts[k]}
         if not self._auth_required:
             return True
         identity, detail = authn.authenticate(auth, opts, self._nonce)
@@ -456,6 +460,12 @@ class Client(Actor):
         self._awaiting_auth = False
         if self._auth_timer is not None:
             self._auth_timer.stop()
+        if identity.user is not None and not self._creds:  # let in as no_auth_user
+            self._creds = {"no_auth_user": identity.user}
+        self._take_identity(identity)
+        return True
+
+    def _take_identity(self, identity) -> None:
         self.identity = identity
         perms = identity.permissions
         self._pub_perms = perms if perms is not None and perms.has_pub else None
@@ -463,7 +473,69 @@ class Client(Actor):
         self._sub_perms = perms
         self._responses = authn.Responses(identity.responses) if identity.responses else None
         self._deliver_filter = bool((perms is not None and perms.has_sub_deny) or self._responses)
-        return True
+
+    def _recheck_auth(self) -> None:
+        """A reload: check this connection's own CONNECT credentials against the new auth
+        options, as the reference's reloadAuthorization does for each client. A login whose
+        user or nkey is no longer listed is closed ("Client Closed", no -ERR; the reference does
+        this on every reload, so a login to a single `user`/`password` goes too); credentials
+        that no longer pass get -ERR 'Authorization Violation'; the rest take their user's new
+        permissions, and subscriptions those deny are removed with a -ERR each."""
+        auth = self.opts.auth
+        if self._closing:
+            return
+        if not self.connect_received:
+            # not logged in yet: CONNECT is checked against the new options when it comes
+            self._auth_required = auth.required
+            return
+        creds = self._creds or {}
+        no_auth = creds.get("no_auth_user")
+        nkey = no_auth.nkey if no_auth is not None else creds.get("nkey", "")
+        username = no_auth.username if no_auth is not None else creds.get("user", "")
+        if nkey or username:
+            if nkey:
+                user = next((u for u in auth.users if u.nkey == nkey), None)
+            else:
+                user = next((u for u in auth.users if not u.nkey and u.username == username), None)
+            if user is None:
+                self._close("Client Closed", flush=True)
+                return
+        self._auth_required = auth.required
+        if not auth.required:
+            return  # nothing to check; this connection's permissions stay as they are
+        if no_auth is not None:
+            # the reference logged it in with the user's own username and password: it stays
+            # while that password is unchanged
+            if user.password != no_auth.password:
+                self._revoked(f'User "{username}"')
+                return
+            identity = authn.Identity(user, f"{'nkey' if nkey else 'user'}:{nkey or username}")
+            self._creds = {"no_auth_user": user}
+        else:
+            identity, detail = authn.authenticate(auth, creds, self._nonce)
+            if identity is None:
+                self._revoked(detail)
+                return
+        self._take_identity(identity)  # clears the per-subject publish cache
+        perms = identity.permissions
+        if perms is None or not self.subs:
+            return
+        who = (f'Nkey "{nkey}"' if nkey else f'User "{username}"' if username else 'User "N/A"')
+        for sid, sub in list(self.subs.items()):
+            if perms.can_subscribe(sub.subject, sub.queue):
+                continue
+            text = sub.subject.decode(errors="replace")
+            q = f' using queue "{sub.queue.decode(errors="replace")}"' if sub.queue else ""
+            sid_text = sid.decode(errors="replace")
+            self._remove_sub(sid)
+            self._send_err(f'Permissions Violation for Subscription to "{text}"{q} (sid "{sid_text}")')
+            log.info('Removed sub "%s"%s (sid "%s") for %s - not authorized', text, q, sid_text, who)
+
+    def _revoked(self, detail: str) -> None:
+        """Credentials a reload no longer accepts: logged with the login's tag, as the reference."""
+        log.error("%s%sauthentication error%s", self._prefix(), self._who(),
+                  f" - {detail}" if detail else "")
+        self._send_err(errors.AUTH_VIOLATION, close=True, reason="Authentication Failure")
 
     def _auth_failed(self, detail: str) -> None:
         log.error("%sauthentication error%s", self._prefix(), f" - {detail}" if detail else "")

@@ -60,10 +60,11 @@ class Config(Actor):
         self.ctx.options = new
         # the reference logs these two on every reload, then each change, then applies the
         # logging changes (so a `logtime = false` line still has its timestamp)
-        log.info("Reloaded: authorization users")
-        log.info("Reloaded: accounts")
+        for line in reload_rules.always_lines(old, new):
+            log.info("%s", line)
         for change in changes:
-            log.info("%s", change.applied())
+            for line in change.applied_lines():
+                log.info("%s", line)
         self._apply(changes, new, old)
         self.ctx.stats.config_load_time = time.time()
         log.info("Reloaded server configuration (%s)", digest(new.config_file))
@@ -78,10 +79,13 @@ class Config(Actor):
             from . import log as nlog
 
             nlog.setup(new.debug, new.trace, new.logtime, new.logtime_utc, new.log_file)
-        if names & {"client_advertise", "max_payload"}:
-            self.ctx.build_info()
+        if names & {"client_advertise", "max_payload", "auth"}:
+            self.ctx.build_info()  # auth_required in the INFO of new connections
         if names & {"pid_file", "ports_file_dir"}:
             self.ctx.write_files()
+        # Every reload, not only auth changes: each Client re-checks its own credentials
+        # against `new.auth` in its own actor (the reference re-runs its auth check on every
+        # reload too, and closes a login whose user is no longer listed even then).
         for entry in registry.children("/server/clients"):
             try:
                 entry.ref.tell(("options", new))

@@ -58,8 +58,12 @@ RULES: dict[str, Rule] = {
     "logtime_utc": Rule(True, "LogtimeUTC", "logtime_utc"),
     "no_header_support": Rule(False, "NoHeaderSupport", "no_header_support"),
     "allow_kill": Rule(True, "AllowKill", "debug.allow_kill", note="actor-nats only"),
-    "auth": Rule(False, "Authorization", "authorization",
-                 note="authorization block, no_auth_user, --user/--pass/--auth: not reloadable yet"),
+    "auth": Rule(True, "Authorization", "authorization",
+                 note="the authorization block and --user/--pass/--auth (flags still win): each "
+                      "connection re-checks its own credentials; revoked ones get -ERR "
+                      "'Authorization Violation' (a user no longer listed is closed without one), "
+                      "the others take the new permissions and lose subscriptions now denied. "
+                      "`no_auth_user` can only be dropped together with its user (as the reference)"),
 }
 
 _NOT_OPTIONS = {"config_file", "explicit"}
@@ -111,11 +115,39 @@ class Change:
         return RULES[self.name]
 
     def refusal(self) -> str:
+        auth = self.auth_refusal()
+        if auth is not None:
+            return auth
         return (f"config reload not supported for {self.rule.go_name}: "
                 f"old={show(self.name, self.old)}, new={show(self.name, self.new)}")
 
     def applied(self) -> str:
         return f"{self.rule.verb}: {self.rule.key} = {show(self.name, self.new)}"
+
+    def applied_lines(self) -> list[str]:
+        """The log lines of an applied change: one, except for `auth`, which the reference
+        logs per field (users lists are covered by the lines of `always_lines`)."""
+        if self.name != "auth":
+            return [self.applied()]
+        old, new = self.old, self.new
+        out = [f"Reloaded: authorization {what}"
+               for what, field in (("username", "username"), ("password", "password"),
+                                   ("token", "token"))
+               if getattr(old, field) != getattr(new, field)]
+        if old.timeout != new.timeout:
+            out.append(f"Reloaded: authorization timeout = {new.timeout:g}")
+        return out
+
+    def auth_refusal(self) -> str | None:
+        """The reference refuses a no_auth_user change, except dropping it together with the
+        user it named."""
+        if self.name != "auth" or self.old.no_auth_user == self.new.no_auth_user:
+            return None
+        old_name, new_name = self.old.no_auth_user, self.new.no_auth_user
+        if old_name and not new_name and not any(
+                (u.nkey or u.username) == old_name for u in self.new.users):
+            return None
+        return f"config reload not supported for NoAuthUser: old={old_name}, new={new_name}"
 
 
 def diff(old: Options, new: Options) -> list[Change]:
@@ -131,9 +163,18 @@ def diff(old: Options, new: Options) -> list[Change]:
 
 def refused(changes: list[Change]) -> Change | None:
     for change in changes:
-        if not change.rule.reloadable:
+        if not change.rule.reloadable or change.auth_refusal() is not None:
             return change
     return None
+
+
+def always_lines(old: Options, new: Options) -> list[str]:
+    """What the reference logs on every successful reload, before the changes: nkey users
+    when either configuration has some, then users and accounts."""
+    out = []
+    if old.auth.has_nkeys or new.auth.has_nkeys:
+        out.append("Reloaded: authorization nkey users")
+    return out + ["Reloaded: authorization users", "Reloaded: accounts"]
 
 
 def table_markdown() -> str:
