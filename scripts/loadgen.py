@@ -30,6 +30,15 @@ class ProtocolError(RuntimeError):
     pass
 
 
+def _report_failure(ready, result, error: Exception) -> None:
+    """A worker failed: unblock the parent waiting for "ready", and send it the error."""
+    try:
+        ready.send("error")
+    except Exception:
+        pass
+    result.send({"ok": False, "error": f"{type(error).__name__}: {error}"})
+
+
 def cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -141,11 +150,7 @@ def publisher(host, port, subject, size, duration, count, go, ready, result, rat
     except KeyboardInterrupt:
         pass
     except Exception as e:  # reported to the parent, which prints it
-        try:
-            ready.send("error")
-        except Exception:
-            pass
-        result.send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+        _report_failure(ready, result, e)
     finally:
         if s is not None:
             close(s)
@@ -197,11 +202,7 @@ def subscriber(host, port, subject, queue, idx, counts, last, stop, ready, resul
     except KeyboardInterrupt:
         pass
     except Exception as e:
-        try:
-            ready.send("error")
-        except Exception:
-            pass
-        result.send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+        _report_failure(ready, result, e)
     finally:
         if s is not None:
             close(s)
@@ -284,11 +285,7 @@ def responder(host, port, subject, size, stop, ready, result):
     except KeyboardInterrupt:
         pass
     except Exception as e:
-        try:
-            ready.send("error")
-        except Exception:
-            pass
-        result.send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+        _report_failure(ready, result, e)
     finally:
         if s is not None:
             close(s)
@@ -330,11 +327,7 @@ def requester(host, port, subject, size, warmup, count, go, ready, result, timeo
     except KeyboardInterrupt:
         pass
     except Exception as e:
-        try:
-            ready.send("error")
-        except Exception:
-            pass
-        result.send({"ok": False, "error": f"{type(e).__name__}: {e}"})
+        _report_failure(ready, result, e)
     finally:
         if s is not None:
             close(s)
