@@ -57,15 +57,13 @@ class Stats:
     by the Monitor. They live in the context, not in an actor, so that a restarted Monitor or
     Clients supervisor does not reset what /varz reports. For message and byte totals /varz
     asks the open connections and the Clients supervisor (which keeps the totals of closed ones
-    in step with its ring); the closed_* counters here are not what it reports.
+    in step with its ring).
     """
 
     def __init__(self):
         self.total_connections = 0  # every accepted client connection, rejected ones included
         self.slow_consumers = 0  # clients closed as slow consumers (pending bytes or deadline)
         self.stale_connections = 0
-        self.closed_in_msgs = self.closed_out_msgs = 0
-        self.closed_in_bytes = self.closed_out_bytes = 0
         self.http_req_stats: dict[str, int] = {}  # monitoring path -> requests (/varz)
         self.config_load_time = time.time()  # start, then each applied reload
 
@@ -110,13 +108,9 @@ class ServerContext:
         """The pid file and ports file (at start, and again when a reload changes them)."""
         write_files(self)
 
-    # called by clients as they close (counters only)
     def client_closed(self, client) -> None:
-        st = self.stats
-        st.closed_in_msgs += client.in_msgs
-        st.closed_out_msgs += client.out_msgs
-        st.closed_in_bytes += client.in_bytes
-        st.closed_out_bytes += client.out_bytes
+        """Called by a Client as it closes: its final record goes to the Clients supervisor
+        as a message (the closed ring and the message/byte totals live there)."""
         info = client.conn_info()
         info["stop"] = time.time()
         info["reason"] = client.close_reason or "Client Closed"
