@@ -57,6 +57,7 @@ class User:
     nkey: str = ""
     permissions: PermissionSpec | None = None
     connection_types: tuple = ()
+    account: str = ""  # "" = the global account $G (or the account block that declared it)
 
     def __repr__(self) -> str:
         return f"User({self.nkey or self.username!r})"

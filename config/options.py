@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields, replace
 
+from .accounts import AccountsOptions, check_accounts, parse_accounts
 from .auth import AuthConfigError, AuthOptions, parse_authorization
 from .auth import check as check_auth
 
@@ -58,6 +59,9 @@ class Options:
     allow_kill: bool = False
     # the authorization block, no_auth_user and --user/--pass/--auth (config/auth.py)
     auth: AuthOptions = field(default_factory=AuthOptions)
+    # the accounts block, system_account, no_system_account (config/accounts.py); the users of
+    # accounts are also in auth.users, with their account set
+    accounts: AccountsOptions = field(default_factory=AccountsOptions)
     # keys seen in the file, for reload diffs and error messages
     explicit: frozenset = field(default_factory=frozenset)
 
@@ -264,13 +268,47 @@ def _set_no_auth_user(values: dict, value) -> None:
     values["auth"] = values.get("auth", AuthOptions()).with_(no_auth_user=_str("no_auth_user", value))
 
 
+def _set_accounts(values: dict, value, where: str = "") -> None:
+    values["accounts"] = values.get("accounts", AccountsOptions()).with_(
+        accounts=parse_accounts(value, where))
+
+
+def _set_system_account(values: dict, value, where: str = "") -> None:
+    values["accounts"] = values.get("accounts", AccountsOptions()).with_(
+        system_account=_str("system_account", value))
+
+
+def _set_no_system_account(values: dict, value, where: str = "") -> None:
+    values["accounts"] = values.get("accounts", AccountsOptions()).with_(
+        no_system_account=_bool("no_system_account", value))
+
+
+def _merge_account_users(values: dict, where: str) -> None:
+    """Users of account blocks join the authorization users (the reference keeps one users
+    map); the same name twice is refused."""
+    accounts = values.get("accounts")
+    if accounts is None or not accounts.users():
+        return
+    auth = values.get("auth", AuthOptions())
+    seen = {u.nkey or u.username for u in auth.users}
+    for u in accounts.users():
+        name = u.nkey or u.username
+        if name in seen:
+            raise OptionsError(where + f'Duplicate user "{name}" detected')
+        seen.add(name)
+    values["auth"] = auth.with_(users=auth.users + accounts.users())
+
+
+_ACCOUNT_KEYS = {"accounts": _set_accounts, "system_account": _set_system_account,
+                 "system": _set_system_account, "no_system_account": _set_no_system_account,
+                 "no_system": _set_no_system_account, "no_sys_acc": _set_no_system_account}
+
 _SPECIAL = {"listen": _set_listen, "http": _set_http, "debug": _set_debug_block,
             "no_auth_user": _set_no_auth_user}
 
 # Keys the reference knows that actor-nats does not implement yet: refused by name.
 NOT_YET = (
-    "accounts", "system_account", "system", "no_system_account",
-    "no_system", "no_sys_acc", "operator", "operators", "root", "roots", "root_operator",
+    "operator", "operators", "root", "roots", "root_operator",
     "root_operators", "trusted", "trusted_keys", "resolver", "account_resolver",
     "accounts_resolver", "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "tls",
     "allow_non_tls", "ocsp", "ocsp_cache", "cluster", "gateway", "leafnodes", "leaf",
@@ -316,6 +354,12 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
                 except AuthConfigError as e:
                     raise _Positioned(str(e)) from None
                 explicit.add(lk)
+            elif lk in _ACCOUNT_KEYS:
+                try:
+                    _ACCOUNT_KEYS[lk](values, value, _where(conf, key))
+                except AuthConfigError as e:
+                    raise _Positioned(*getattr(e, "messages", [str(e)])) from None
+                explicit.add("accounts")
             elif lk in _SPECIAL:
                 _SPECIAL[lk](values, value)
                 explicit.add(lk)
@@ -331,6 +375,16 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
             errors.extend(e.messages)
         except OptionsError as e:
             errors.extend(_where(conf, key) + m for m in e.messages)
+    if not errors and "accounts" in values:
+        where = _where(conf, next(k for k in conf if k.lower() in _ACCOUNT_KEYS))
+        try:
+            _merge_account_users(values, "")
+            check_accounts(values["accounts"].accounts, where.split(" ")[0].rsplit(":", 3)[0] + ":1:0: "
+                           if where else "")
+        except AuthConfigError as e:
+            errors.extend(getattr(e, "messages", [str(e)]))
+        except OptionsError as e:
+            errors.extend(e.messages)
     if errors:  # the reference's own errors first, as it reports them
         raise OptionsError(*errors)
     if unsupported:

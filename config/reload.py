@@ -64,6 +64,11 @@ RULES: dict[str, Rule] = {
                       "'Authorization Violation' (a user no longer listed is closed without one), "
                       "the others take the new permissions and lose subscriptions now denied. "
                       "`no_auth_user` can only be dropped together with its user (as the reference)"),
+    "accounts": Rule(True, "Accounts", "accounts",
+                     note="accounts, their users, exports and imports: imports are rebuilt and each "
+                          "connection re-checks its credentials; a connection whose account changed "
+                          "is closed so its client reconnects into the new account. Changing "
+                          "system_account needs a restart"),
 }
 
 _NOT_OPTIONS = {"config_file", "explicit"}
@@ -115,9 +120,9 @@ class Change:
         return RULES[self.name]
 
     def refusal(self) -> str:
-        auth = self.auth_refusal()
-        if auth is not None:
-            return auth
+        special = self.auth_refusal() or self.system_account_refusal()
+        if special is not None:
+            return special
         return (f"config reload not supported for {self.rule.go_name}: "
                 f"old={show(self.name, self.old)}, new={show(self.name, self.new)}")
 
@@ -126,7 +131,10 @@ class Change:
 
     def applied_lines(self) -> list[str]:
         """The log lines of an applied change: one, except for `auth`, which the reference
-        logs per field (users lists are covered by the lines of `always_lines`)."""
+        logs per field (users lists are covered by the lines of `always_lines`), and accounts,
+        covered by them entirely."""
+        if self.name == "accounts":
+            return []
         if self.name != "auth":
             return [self.applied()]
         old, new = self.old, self.new
@@ -137,6 +145,13 @@ class Change:
         if old.timeout != new.timeout:
             out.append(f"Reloaded: authorization timeout = {new.timeout:g}")
         return out
+
+    def system_account_refusal(self) -> str | None:
+        if self.name != "accounts" or (self.old.system_account == self.new.system_account
+                                       and self.old.no_system_account == self.new.no_system_account):
+            return None
+        return (f"config reload not supported for SystemAccount: old={self.old.system_account}, "
+                f"new={self.new.system_account}")
 
     def auth_refusal(self) -> str | None:
         """The reference refuses a no_auth_user change, except dropping it together with the
@@ -163,7 +178,8 @@ def diff(old: Options, new: Options) -> list[Change]:
 
 def refused(changes: list[Change]) -> Change | None:
     for change in changes:
-        if not change.rule.reloadable or change.auth_refusal() is not None:
+        if not change.rule.reloadable or change.auth_refusal() is not None \
+                or change.system_account_refusal() is not None:
             return change
     return None
 
