@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from .accounts import AccountsOptions, check_accounts, parse_accounts
 from .auth import AuthConfigError, AuthOptions, parse_authorization
 from .auth import check as check_auth
+from .jetstream import JetStreamConfigError, JetStreamOptions, parse_jetstream
 
 KB = 1024
 MB = 1024 * 1024
@@ -62,6 +63,8 @@ class Options:
     # the accounts block, system_account, no_system_account (config/accounts.py); the users of
     # accounts are also in auth.users, with their account set
     accounts: AccountsOptions = field(default_factory=AccountsOptions)
+    # the jetstream block, top-level store_dir, -js/-sd (config/jetstream.py)
+    jetstream: JetStreamOptions = field(default_factory=JetStreamOptions)
     # keys seen in the file, for reload diffs and error messages
     explicit: frozenset = field(default_factory=frozenset)
 
@@ -312,7 +315,7 @@ NOT_YET = (
     "root_operators", "trusted", "trusted_keys", "resolver", "account_resolver",
     "accounts_resolver", "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "tls",
     "allow_non_tls", "ocsp", "ocsp_cache", "cluster", "gateway", "leafnodes", "leaf",
-    "jetstream", "store_dir", "storedir", "default_js_domain", "websocket", "ws", "mqtt",
+    "default_js_domain", "websocket", "ws", "mqtt",
     "https", "https_port", "http_base_path", "mappings", "maps", "server_tags", "server_metadata",
     "max_sub_tokens", "max_subscription_tokens", "write_timeout", "syslog", "remote_syslog",
     "trace_verbose", "trace_headers", "logfile_size_limit", "log_size_limit", "logfile_max_num",
@@ -363,6 +366,17 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
             elif lk in _SPECIAL:
                 _SPECIAL[lk](values, value)
                 explicit.add(lk)
+            elif lk in ("jetstream", "store_dir", "storedir"):
+                js = values.get("jetstream", JetStreamOptions())
+                try:
+                    if lk == "jetstream":
+                        values["jetstream"] = parse_jetstream(value, js)
+                    else:
+                        values["jetstream"] = js.with_(store_dir=_str(lk, value))
+                except JetStreamConfigError as e:
+                    inner = _where(value, e.key) if e.key is not None and isinstance(value, dict) else ""
+                    raise _Positioned((inner or _where(conf, key)) + str(e)) from None
+                explicit.add("jetstream")
             elif lk in NOT_YET:
                 if _configures_something(lk, value):  # `tls {}`, `jetstream: false`: nothing
                     unsupported.append(_where(conf, key) + f'"{key}" is not supported by actor-nats yet')
