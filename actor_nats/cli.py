@@ -22,6 +22,8 @@ USAGE = """\
 Usage: actor-nats [run] [options]
        actor-nats tree [-s URL] [--json] [--watch]
        actor-nats kill PATH [-s URL] [--reason TEXT]
+       actor-nats passwd [--password X]
+       actor-nats jwt {init,add,generate,push,describe,list} ... (see actor-nats jwt -h)
 
 Server Options:
     -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
@@ -251,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import tools
 
         return tools.main(argv)
+    if argv and argv[0] in ("passwd", "jwt"):  # operator-mode tooling: actor_nats/nsc.py
+        from . import nsc
+
+        return nsc.main(argv)
     if argv and argv[0] == "run":
         argv = argv[1:]
     try:
