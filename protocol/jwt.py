@@ -276,6 +276,23 @@ def _b64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
+def _segment_json(segment: str):
+    """A JWT segment's JSON, with Go's error texts for bad base64 and JSON."""
+    try:
+        raw = _b64(segment)
+    except (binascii.Error, ValueError):
+        bad = next((i for i, c in enumerate(segment) if not (c.isalnum() or c in "-_")), len(segment))
+        raise JWTError(f"illegal base64 data at input byte {bad}") from None
+    try:
+        return json.loads(raw)
+    except ValueError as e:
+        text = raw.decode("utf-8", "replace")
+        pos = getattr(e, "pos", len(text))
+        if pos >= len(text.rstrip()):
+            raise JWTError("unexpected end of JSON input") from None
+        raise JWTError(f"invalid character {text[pos]!r} looking for beginning of value") from None
+
+
 def decode(token: str) -> Claims:
     """Decode and check the signature and issuer role; errors read as the reference library's."""
     if not isinstance(token, str):
@@ -284,10 +301,7 @@ def decode(token: str) -> Claims:
     chunks = token.split(".")
     if len(chunks) != 3:
         raise JWTError("expected 3 chunks")
-    try:
-        header = json.loads(_b64(chunks[0]))
-    except (binascii.Error, ValueError) as e:
-        raise JWTError(f"illegal base64 data or JSON in header: {e}") from None
+    header = _segment_json(chunks[0])
     if not isinstance(header, dict):
         raise JWTError("invalid header")
     typ = header.get("typ", "")
@@ -296,10 +310,7 @@ def decode(token: str) -> Claims:
     alg = str(header.get("alg", "")).lower()
     if alg not in (ALGORITHM, ALGORITHM_V1):
         raise JWTError(f'unexpected "{header.get("alg", "")}" algorithm')
-    try:
-        data = json.loads(_b64(chunks[1]))
-    except (binascii.Error, ValueError) as e:
-        raise JWTError(f"illegal base64 data or JSON in claims: {e}") from None
+    data = _segment_json(chunks[1])
     if not isinstance(data, dict):
         raise JWTError("invalid claims")
     nats = data.get("nats") if isinstance(data.get("nats"), dict) else {}
