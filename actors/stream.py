@@ -1,0 +1,860 @@
+"""A Stream: one JetStream stream, its store, and the supervisor of its consumers.
+
+It owns the stream's publish rules (the Nats-* publish headers, dedupe within duplicate_window,
+discard new, sealed, rollups, per-message TTL, interest and workqueue retention), its message
+store (held in a `StreamHolder` that outlives the actor, so a restarted Stream recovers from the
+same store: the very object for memory storage, the files reopened for file storage), the
+stream-level API operations the API actor forwards to it (info, update, purge, msg get/delete,
+delete, consumer create/delete/names), DIRECT.GET (it subscribes itself when allow_direct), the
+expiry timer and the fsync interval (run in gevent's threadpool, off the network greenlet).
+It must not answer account-wide questions (stream names, overlaps, limits): the API actor
+(actors/jetstream.py) owns those.
+
+Publishes arrive as the shards deliver them to an internal client: one mailbox message per
+routed batch. The whole batch is stored, then `flush()`ed, and only then are the PubAcks
+published and the consumers told: an acked message is in the store.
+
+The Stream <-> Consumer contract
+--------------------------------
+Consumers are dynamic children: child id = consumer name, path = `<stream path>/<name>`, started
+by a ChildSpec whose factory calls
+
+    Consumer.start(path, parent, child_id, ctx, restarted, account=<account>, stream=<name>,
+                   stream_config=<stream config dict>, config=<normalized consumer config>,
+                   cstore=<store.consumer_store(name)>, stream_path=<this stream's path>,
+                   created=<ns>)
+
+The Stream persists the consumer config before starting it with
+`cstore.save_config({**config, "_created": ns})` and, when it (re)starts, starts one consumer
+per `store.consumer_names()` whose saved config is not None (the `_created` key is removed
+from `config` and passed as `created`).
+
+Stream -> Consumer, tell only (a Stream never asks a Consumer):
+    ("appended", [StoredMsg, ...])           after each stored and flushed batch
+    ("purged", first_seq_after, filter)     after a purge ("" = whole stream)
+    ("msg_removed", seq)                    after MSG.DELETE, expiry, or a retention removal
+    ("stream_config", config)               after an update
+    ("consumer_delete",)                    delete your store and stop
+Consumer -> Stream (ask allowed):
+    ("load_next", filters, start_seq, max_msgs, max_bytes) -> list[StoredMsg]
+        (messages with seq >= start_seq matching any filter, [] / [""] = all; at most
+        max_msgs and, when max_bytes > 0, at most max_bytes of StoredMsg.size, but always
+        at least one if any matches)
+    ("num_pending", filters, start_seq, last_per_subject) -> int
+    ("state",) -> StreamState
+    ("load_msg", seq) -> StoredMsg | None
+and tell ("acked", consumer_name, [stream seqs]): under workqueue retention the messages are
+removed; under interest retention a message is removed once every consumer whose filter matches
+its subject has acked it (a message no consumer matches is removed as soon as it is stored).
+A consumer with ack policy none should tell "acked" for what it delivers.
+
+API actor -> Stream (ask): ("info", opts) -> dict, ("config",), ("update", config) -> dict |
+ApiError, ("purge", request) -> int | ApiError, ("msg_get", request) -> dict | ApiError,
+("msg_delete", seq, no_erase) -> True | ApiError, ("delete",) -> True,
+("consumer_create", config, action) -> consumer path | ApiError, ("consumer_delete", name) ->
+True | ApiError, ("consumer_names",) -> [(name, path)]. The API actor may then ask a Consumer
+("info",). Ask order: API -> Stream, API -> Consumer -> Stream; never the other way.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import gevent
+
+from ..protocol import jserrors as E
+from ..store.base import StoredMsg, StoreError, StreamLimits, StreamStore
+from .internal import InternalClient
+from .runtime import registry
+from .supervisor import ONE_FOR_ONE, TRANSIENT, ChildSpec, Supervisor
+
+log = logging.getLogger("actor_nats")
+
+EXPIRY_TICK = 0.25  # seconds between expiry checks when something can expire
+
+
+# -- encodings shared with the API actor ------------------------------------------------------
+
+def go_json(obj) -> bytes:
+    """JSON as Go's encoding/json writes it: compact, and <, >, & escaped."""
+    s = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode())
+
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC (fraction without trailing zeros); 0 is Go's zero time."""
+    if not ns:
+        return ZERO_TIME
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{base}.{digits}Z" if digits else f"{base}Z"
+
+
+def parse_headers(hdr: bytes) -> dict[str, str]:
+    """The first value of each header of a `NATS/1.0` block (keys as sent)."""
+    out: dict[str, str] = {}
+    if not hdr:
+        return out
+    for line in hdr.split(b"\r\n")[1:]:
+        if not line:
+            continue
+        k, sep, v = line.partition(b":")
+        if sep:
+            key = k.decode(errors="replace").strip()
+            if key not in out:
+                out[key] = v.decode(errors="replace").strip()
+    return out
+
+
+def parse_go_duration_ns(text: str) -> int | None:
+    from ..config.options import parse_duration
+
+    try:
+        return int(round(parse_duration(text) * 1e9))
+    except ValueError:
+        return None
+
+
+def subject_match(filter: str, subject: str) -> bool:
+    if filter in ("", ">"):
+        return True
+    ft = filter.split(".")
+    st = subject.split(".")
+    for i, t in enumerate(ft):
+        if t == ">":
+            return len(st) > i
+        if i >= len(st):
+            return False
+        if t != "*" and t != st[i]:
+            return False
+    return len(ft) == len(st)
+
+
+def subjects_overlap(a: str, b: str) -> bool:
+    """True if some literal subject matches both a and b."""
+    at, bt = a.split("."), b.split(".")
+    for i in range(max(len(at), len(bt))):
+        x = at[i] if i < len(at) else None
+        y = bt[i] if i < len(bt) else None
+        if x == ">" or y == ">":
+            return x is not None and y is not None
+        if x is None or y is None:
+            return False
+        if x != y and x != "*" and y != "*":
+            return False
+    return True
+
+
+def limits_of(config: dict) -> StreamLimits:
+    discard_new = config.get("discard") == "new"
+    return StreamLimits(
+        max_msgs=config.get("max_msgs", -1), max_bytes=config.get("max_bytes", -1),
+        max_age=config.get("max_age", 0), max_msgs_per_subject=config.get("max_msgs_per_subject", -1),
+        max_msg_size=config.get("max_msg_size", -1), discard_new=discard_new)
+
+
+# -- what outlives a Stream actor ---------------------------------------------------------------
+
+@dataclass
+class StreamHolder:
+    """A stream's config, creation time and open store, kept by the factory of its ChildSpec so
+    that a restarted Stream actor finds them (as the listening sockets live in the context)."""
+
+    account: str
+    name: str
+    config: dict
+    created: int
+    store: StreamStore
+    directory: str = ""  # file storage: <store_dir>/jetstream/<account>/streams/<name>
+    opener: object = None  # callable(holder) -> StreamStore, to reopen files after a crash
+    deleted: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def consumer_filters(config: dict) -> list[str]:
+    fs = config.get("filter_subjects") or []
+    if not fs and config.get("filter_subject"):
+        fs = [config["filter_subject"]]
+    return list(fs)
+
+
+class Stream(InternalClient, Supervisor):
+    kind = "stream"
+    strategy = ONE_FOR_ONE
+    intensity = 10
+    period = 5.0
+
+    def __init__(self, path, parent, child_id, ctx, restarted=False, *, holder: StreamHolder):
+        Supervisor.__init__(self, path, parent, child_id, restarted=restarted)
+        self.internal_init(ctx)
+        self.holder = holder
+        self.account = holder.account
+        self.name = holder.name
+        self.config = holder.config
+        self.store = holder.store
+        self._acks: list = []
+        self._appended: list = []
+        self._dedupe: dict[str, tuple[int, int]] = {}  # msg id -> (seq, ts), in insertion order
+        self._last_msg_id = ""
+        self._cons: dict[str, dict] = {}  # consumer name -> {"filters": [...], "acked": set()}
+        self._timers: list = []
+        self._sync_running = False
+
+    def describe(self) -> dict:
+        return {"stream": self.name, "account": self.account}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def started(self) -> None:
+        if self.restarted and self.holder.opener is not None and self.config.get("storage") == "file":
+            try:
+                self.holder.store.close()
+            except Exception:
+                pass
+            self.holder.store = self.holder.opener(self.holder)
+            self.store = self.holder.store
+        self._rebuild_dedupe()
+        Supervisor.started(self)  # the consumers, from the store
+        self._subscribe()
+        self._timers.append(gevent.spawn(self._ticker))
+
+    def cleanup(self) -> None:
+        for g in self._timers:
+            g.kill(block=False)
+        self._timers.clear()
+        try:
+            self.iunsubscribe_all()
+        except Exception:
+            pass
+        Supervisor.cleanup(self)
+        if not self.holder.deleted:
+            try:
+                self.store.flush()
+            except Exception:
+                pass
+
+    def child_specs(self):
+        specs = []
+        for name in self.store.consumer_names():
+            cfg = self.store.consumer_store(name).load_config()
+            if cfg is None:
+                continue
+            created = cfg.pop("_created", 0)
+            self._cons[name] = {"filters": consumer_filters(cfg), "acked": set()}
+            specs.append(self._consumer_spec(name, cfg, created))
+        return specs
+
+    def _consumer_spec(self, name: str, config: dict, created: int) -> ChildSpec:
+        holder, ctx, account = self.holder, self.ctx, self.account
+
+        def start(path, parent, child_id, restarted):
+            from .consumer import Consumer
+
+            return Consumer.start(path, parent, child_id, ctx, restarted, account=account,
+                                  stream=holder.name, stream_config=holder.config, config=config,
+                                  cstore=holder.store.consumer_store(name), stream_path=parent,
+                                  created=created)
+
+        return ChildSpec(name, start, restart=TRANSIENT, kind="consumer")
+
+    def _subscribe(self) -> None:
+        for subj in self.config.get("subjects") or []:
+            self.isubscribe(subj, self._on_publish, account=self.account)
+        if self.config.get("allow_direct"):
+            self.isubscribe(f"$JS.API.DIRECT.GET.{self.name}", self._on_direct_get, account=self.account)
+            self.isubscribe(f"$JS.API.DIRECT.GET.{self.name}.>", self._on_direct_get, account=self.account)
+
+    def _ticker(self) -> None:
+        last_sync = time.monotonic()
+        js = self.ctx.options.jetstream
+        interval = js.sync_interval if js.sync_interval > 0 else 120.0
+        while True:
+            gevent.sleep(EXPIRY_TICK)
+            if self.config.get("max_age") or self.config.get("allow_msg_ttl"):
+                self._tell_self(("expire",))
+            if self.config.get("storage") == "file" and time.monotonic() - last_sync >= interval:
+                last_sync = time.monotonic()
+                self._tell_self(("sync",))
+
+    def _tell_self(self, message) -> None:
+        try:
+            self.actor_ref.tell(message)
+        except Exception:
+            pass
+
+    def _rebuild_dedupe(self) -> None:
+        window = self.config.get("duplicate_window", 0)
+        st = self.store.state()
+        if not st.msgs:
+            return
+        cutoff = time.time_ns() - window
+        found = []
+        seq = st.last_seq
+        while seq >= st.first_seq:
+            m = self.store.load_msg(seq)
+            seq -= 1
+            if m is None:
+                continue
+            if m.ts < cutoff:
+                break
+            if m.hdr:
+                mid = parse_headers(m.hdr).get("Nats-Msg-Id")
+                if mid:
+                    found.append((mid, m.seq, m.ts))
+                    if not self._last_msg_id:
+                        self._last_msg_id = mid
+        for mid, s, ts in reversed(found):
+            self._dedupe[mid] = (s, ts)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def handle_other(self, message):
+        kind = message[0]
+        if kind == "msgs":
+            self._acks = []
+            self._appended = []
+            self.internal_handle(message)
+            self._commit()
+            return None
+        if self.internal_handle(message):
+            return None
+        fn = getattr(self, "_m_" + kind, None)
+        if fn is None:
+            return super().handle_other(message)
+        return fn(*message[1:])
+
+    def _commit(self) -> None:
+        if self._appended:
+            try:
+                self.store.flush()
+            except Exception:
+                log.exception("%s: flush failed", self.path)
+                raise
+        if self._acks:
+            self.ipublish_many(self._acks, self.account)
+            self._acks = []
+        if self._appended:
+            msgs, self._appended = self._appended, []
+            self._tell_consumers(("appended", msgs))
+
+    def _tell_consumers(self, message) -> None:
+        for name in self._cons:
+            ref = registry.ref(self.child_path(name))
+            if ref is not None:
+                try:
+                    ref.tell(message)
+                except Exception:
+                    pass
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def _pub_error(self, reply, err: E.ApiError) -> None:
+        if reply:
+            body = go_json({"error": err.to_json(), "stream": self.name, "seq": 0})
+            self._acks.append((reply, None, b"", body))
+
+    def _on_publish(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        cfg = self.config
+        if cfg.get("sealed"):
+            return self._pub_error(reply, E.JSStreamSealedError())
+        ttl = 0
+        rollup = ""
+        msg_id = ""
+        if hdr:
+            h = parse_headers(hdr)
+            msg_id = h.get("Nats-Msg-Id", "")
+            if msg_id:
+                d = self._dedupe.get(msg_id)
+                if d is not None and time.time_ns() - d[1] < cfg.get("duplicate_window", 0):
+                    if reply:
+                        body = b'{"stream":' + go_json(self.name) + b',"seq":' + str(d[0]).encode() \
+                            + b',"duplicate": true}'
+                        self._acks.append((reply, None, b"", body))
+                    return None
+            exp = h.get("Nats-Expected-Stream")
+            if exp and exp != self.name:
+                return self._pub_error(reply, E.JSStreamNotMatchError())
+            if "Nats-TTL" in h:
+                if not cfg.get("allow_msg_ttl"):
+                    return self._pub_error(reply, E.JSMessageTTLDisabledError())
+                ttl = _parse_ttl(h["Nats-TTL"])
+                if ttl is None:
+                    return self._pub_error(reply, E.JSMessageTTLInvalidError())
+            if "Nats-Expected-Last-Subject-Sequence" in h:
+                try:
+                    want = int(h["Nats-Expected-Last-Subject-Sequence"])
+                except ValueError:
+                    want = -1
+                subj = h.get("Nats-Expected-Last-Subject-Sequence-Subject") or subject
+                have = self.store.last_seq_for_subject(subj)
+                if want != have:
+                    return self._pub_error(reply, E.JSStreamWrongLastSequenceError(seq=have))
+            if "Nats-Expected-Last-Sequence" in h:
+                try:
+                    want = int(h["Nats-Expected-Last-Sequence"])
+                except ValueError:
+                    want = -1
+                have = self.store.state().last_seq
+                if want != have:
+                    return self._pub_error(reply, E.JSStreamWrongLastSequenceError(seq=have))
+            if "Nats-Expected-Last-Msg-Id" in h:
+                if h["Nats-Expected-Last-Msg-Id"] != self._last_msg_id:
+                    return self._pub_error(reply, E.JSStreamWrongLastMsgIDError(id=self._last_msg_id))
+            if "Nats-Rollup" in h:
+                rollup = h["Nats-Rollup"]
+                if not cfg.get("allow_rollup_hdrs"):
+                    return self._pub_error(reply, E.JSStreamRollupFailedError(err="rollup not permitted"))
+                if rollup not in ("sub", "all"):
+                    return self._pub_error(reply, E.JSStreamRollupFailedError(
+                        err=f'rollup value invalid: "{rollup}"'))
+        max_size = cfg.get("max_msg_size", -1)
+        if max_size >= 0 and len(hdr) + len(data) > max_size:
+            return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
+        if max_size < 0 and len(hdr) + len(data) > self.ctx.options.max_payload:
+            return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
+        if cfg.get("discard") == "new" and not rollup:
+            err = self._discard_new_check(subject, hdr, data)
+            if err is not None:
+                return self._pub_error(reply, err)
+        try:
+            seq, ts = self.store.store_msg(subject, hdr, data, ttl=ttl)
+        except StoreError as e:
+            return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
+        if msg_id:
+            self._dedupe[msg_id] = (seq, ts)
+            self._last_msg_id = msg_id
+            self._trim_dedupe(ts)
+        if rollup == "sub":
+            self.store.purge(subject=subject, seq=seq)
+        elif rollup == "all":
+            self.store.purge(seq=seq)
+        if reply:
+            self._acks.append((reply, None, b"", b'{"stream":' + go_json(self.name) + b',"seq":'
+                               + str(seq).encode() + b"}"))
+        retention = cfg.get("retention", "limits")
+        if retention == "interest" and not self._interested(subject):
+            self.store.remove_msg(seq)
+            return None
+        self._appended.append(StoredMsg(subject, seq, ts, hdr, data))
+        return None
+
+    def _discard_new_check(self, subject, hdr, data):
+        cfg = self.config
+        st = self.store.state()
+        mm = cfg.get("max_msgs", -1)
+        if mm > 0 and st.msgs >= mm:
+            return E.JSStreamStoreFailedError(err="maximum messages exceeded")
+        mb = cfg.get("max_bytes", -1)
+        if mb > 0 and st.bytes + len(subject) + len(hdr) + len(data) + 16 > mb:
+            return E.JSStreamStoreFailedError(err="maximum bytes exceeded")
+        mps = cfg.get("max_msgs_per_subject", -1)
+        if cfg.get("discard_new_per_subject") and mps > 0:
+            if self.store.filtered_state(subject).msgs >= mps:
+                return E.JSStreamStoreFailedError(err="maximum messages per subject exceeded")
+        return None
+
+    def _trim_dedupe(self, now: int) -> None:
+        window = self.config.get("duplicate_window", 0)
+        if len(self._dedupe) < 64:
+            return
+        cutoff = now - window
+        for k in list(self._dedupe):
+            if self._dedupe[k][1] >= cutoff:
+                break
+            del self._dedupe[k]
+
+    def _interested(self, subject: str) -> bool:
+        for c in self._cons.values():
+            fs = c["filters"]
+            if not fs or any(subject_match(f, subject) for f in fs):
+                return True
+        return False
+
+    # -- DIRECT.GET --------------------------------------------------------------------------
+
+    def _on_direct_get(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        if not reply:
+            return
+        prefix = f"$JS.API.DIRECT.GET.{self.name}"
+        msg = None
+        if len(subject) > len(prefix):
+            if data.strip():
+                return self._status(reply, b"408 Bad Request")
+            msg = self.store.load_last_msg(subject[len(prefix) + 1:])
+        else:
+            if not data.strip():
+                return self._status(reply, b"408 Empty Request")
+            try:
+                req = json.loads(data)
+                if not isinstance(req, dict):
+                    raise ValueError
+            except ValueError:
+                return self._status(reply, b"408 Malformed Request")
+            seq = req.get("seq") or 0
+            last = req.get("last_by_subj") or ""
+            nxt = req.get("next_by_subj") or ""
+            if last and (seq or nxt):
+                return self._status(reply, b"408 Bad Request")
+            if last:
+                msg = self.store.load_last_msg(last)
+            elif nxt:
+                msg = self.store.load_next_msg(nxt, max(seq, 1))
+            elif seq:
+                msg = self.store.load_msg(seq)
+                if msg is None:
+                    msg = None
+            else:
+                return self._status(reply, b"408 Bad Request")
+        if msg is None:
+            return self._status(reply, b"404 Message Not Found")
+        base = msg.hdr[:-2] if msg.hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
+        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + msg.subject.encode()
+               + b"\r\nNats-Sequence: " + str(msg.seq).encode() + b"\r\nNats-Time-Stamp: "
+               + rfc3339(msg.ts).encode() + b"\r\n\r\n")
+        self._acks.append((reply, None, out, msg.data))
+
+    def _status(self, reply, status: bytes) -> None:
+        self._acks.append((reply, None, b"NATS/1.0 " + status + b"\r\n\r\n", b""))
+
+    # -- API actor -> Stream -----------------------------------------------------------------
+
+    def _m_config(self):
+        return self.config
+
+    def _m_info(self, opts=None):
+        opts = opts or {}
+        return self.info(deleted_details=bool(opts.get("deleted_details")),
+                         subjects_filter=opts.get("subjects_filter") or "")
+
+    def info(self, deleted_details=False, subjects_filter=""):
+        st = self.store.state(deleted_details=deleted_details)
+        state = {"messages": st.msgs, "bytes": st.bytes, "first_seq": st.first_seq,
+                 "first_ts": rfc3339(st.first_ts), "last_seq": st.last_seq,
+                 "last_ts": rfc3339(st.last_ts)}
+        if st.num_subjects:
+            state["num_subjects"] = st.num_subjects
+        if subjects_filter:
+            subs = self.store.subjects_state(subjects_filter)
+            if subs:
+                state["subjects"] = {k: v.msgs for k, v in subs.items()}
+        if st.num_deleted:
+            state["num_deleted"] = st.num_deleted
+        if deleted_details and st.deleted:
+            state["deleted"] = list(st.deleted)
+        if st.lost:
+            state["lost"] = {"msgs": list(st.lost), "bytes": 0}
+        state["consumer_count"] = len(self._cons)
+        return {"config": self.config, "created": rfc3339(self.holder.created), "state": state}
+
+    def _m_update(self, config: dict):
+        old = self.config
+        self.config = self.holder.config = config
+        self.store.update_limits(limits_of(config))
+        if self.holder.extra.get("save_meta"):
+            self.holder.extra["save_meta"](self.holder)
+        if old.get("subjects") != config.get("subjects") or old.get("allow_direct") != config.get("allow_direct"):
+            self.iunsubscribe_all()
+            self._subscribe()
+        self._tell_consumers(("stream_config", config))
+        return self.info()
+
+    def _m_purge(self, req: dict):
+        if self.config.get("deny_purge"):
+            return E.JSStreamPurgeFailedError(err="stream purge not permitted")
+        subject = req.get("filter") or ""
+        seq = req.get("seq") or 0
+        keep = req.get("keep") or 0
+        if seq and keep:
+            return E.JSBadRequestError()
+        n = self.store.purge(subject=subject, seq=seq, keep=keep)
+        st = self.store.state()
+        if self.config.get("retention") == "interest":
+            for c in self._cons.values():
+                c["acked"] = {s for s in c["acked"] if s >= st.first_seq}
+        self._tell_consumers(("purged", st.first_seq, subject))
+        return n
+
+    def _m_msg_get(self, req: dict):
+        seq = req.get("seq") or 0
+        last = req.get("last_by_subj") or ""
+        nxt = req.get("next_by_subj") or ""
+        if (seq and last) or (not seq and not last and not nxt) or (last and nxt):
+            return E.JSBadRequestError()
+        if last:
+            m = self.store.load_last_msg(last)
+        elif nxt:
+            m = self.store.load_next_msg(nxt, max(seq, 1))
+        else:
+            m = self.store.load_msg(seq)
+        if m is None:
+            return E.JSNoMessageFoundError()
+        out = {"subject": m.subject, "seq": m.seq}
+        if m.hdr:
+            out["hdrs"] = base64.b64encode(m.hdr).decode()
+        if m.data:
+            out["data"] = base64.b64encode(m.data).decode()
+        out["time"] = rfc3339(m.ts)
+        return out
+
+    def _m_msg_delete(self, seq: int, no_erase: bool):
+        if self.config.get("deny_delete"):
+            return E.JSStreamMsgDeleteFailedError(err="message delete not permitted")
+        if self.config.get("sealed"):
+            return E.JSStreamSealedError()
+        if not self.store.remove_msg(seq, erase=not no_erase):
+            return E.JSSequenceNotFoundError(seq=seq)
+        self._forget_acked(seq)
+        self._tell_consumers(("msg_removed", seq))
+        return True
+
+    def _m_delete(self):
+        self.holder.deleted = True
+        for name in list(self._cons):
+            self._drop_consumer(name)
+        self.iunsubscribe_all()
+        try:
+            self.store.delete()
+        except Exception:
+            log.exception("%s: deleting the store failed", self.path)
+        return True
+
+    def _m_expire(self):
+        removed = self.store.expire(time.time_ns())
+        for seq in removed:
+            self._forget_acked(seq)
+            self._tell_consumers(("msg_removed", seq))
+        return None
+
+    def _m_sync(self):
+        if self._sync_running:
+            return None
+        self._sync_running = True
+        store = self.store
+
+        def done(_):
+            self._sync_running = False
+
+        try:
+            gevent.get_hub().threadpool.spawn(store.sync).rawlink(done)
+        except Exception:
+            self._sync_running = False
+        return None
+
+    # -- consumers ---------------------------------------------------------------------------
+
+    def _m_consumer_names(self):
+        return [(name, self.child_path(name)) for name in sorted(self._cons)]
+
+    def _m_consumer_create(self, config: dict, action: str = ""):
+        name = config.get("name") or config.get("durable_name")
+        cfg = self.config
+        exists = name in self._cons
+        if exists:
+            saved = self.store.consumer_store(name).load_config() or {}
+            created = saved.pop("_created", 0)
+            if saved == config:
+                return self.child_path(name)
+            if action == "create":
+                return E.JSConsumerAlreadyExistsError()
+            # an update: the consumer is restarted with its new config
+            self._stop_consumer(name)
+        else:
+            if action == "update":
+                return E.JSConsumerDoesNotExistError()
+            mc = cfg.get("max_consumers", -1)
+            if mc > 0 and len(self._cons) >= mc:
+                return E.JSMaximumConsumersLimitError()
+            err = self._check_consumer(config)
+            if err is not None:
+                return err
+            created = time.time_ns()
+        cstore = self.store.consumer_store(name)
+        cstore.save_config({**config, "_created": created})
+        self._cons[name] = {"filters": consumer_filters(config), "acked": set()}
+        spec = self._consumer_spec(name, config, created)
+        self._add(spec)
+        try:
+            self._start(name, restarted=False)
+        except Exception as e:
+            self._remove(name)
+            self._cons.pop(name, None)
+            return E.JSConsumerCreateError(err=str(e))
+        return self.child_path(name)
+
+    def _check_consumer(self, config: dict):
+        cfg = self.config
+        filters = consumer_filters(config)
+        subjects = cfg.get("subjects") or []
+        for f in filters:
+            if subjects and not any(_subset(f, s) for s in subjects):
+                return E.JSConsumerFilterNotSubsetError()
+        if cfg.get("retention") == "workqueue":
+            if not config.get("deliver_subject") and config.get("ack_policy") != "explicit":
+                return E.JSConsumerPullRequiresAckError()
+            for other in self._cons.values():
+                ofs = other["filters"]
+                if not ofs or not filters:
+                    return E.JSConsumerWQMultipleUnfilteredError() if (not ofs and not filters) \
+                        else E.JSConsumerWQConsumerNotUniqueError()
+                if any(subjects_overlap(a, b) for a in ofs for b in filters):
+                    return E.JSConsumerWQConsumerNotUniqueError()
+        return None
+
+    def _m_consumer_delete(self, name: str):
+        if name not in self._cons:
+            return E.JSConsumerNotFoundError()
+        self._drop_consumer(name)
+        if self.config.get("retention") == "interest":
+            self._recheck_interest()
+        return True
+
+    def _stop_consumer(self, name: str) -> None:
+        if name in self.children:
+            self._stop_child(name)
+            self._remove(name)
+
+    def _drop_consumer(self, name: str) -> None:
+        """Tell the consumer to delete itself and forget it (its store is deleted too)."""
+        ref = registry.ref(self.child_path(name))
+        child = self.children.get(name)
+        if child is not None and child.ref is not None:
+            self._stopping_urns.add(child.ref.actor_urn)
+            try:
+                child.ref.tell(("consumer_delete",))
+            except Exception:
+                pass
+        elif ref is not None:
+            try:
+                ref.tell(("consumer_delete",))
+            except Exception:
+                pass
+        self._remove(name)
+        self._cons.pop(name, None)
+        try:
+            self.store.consumer_store(name).delete()
+        except Exception:
+            pass
+
+    # -- Consumer -> Stream ------------------------------------------------------------------
+
+    def _m_load_next(self, filters, start_seq: int, max_msgs: int, max_bytes: int = 0):
+        out: list[StoredMsg] = []
+        size = 0
+        filters = [f for f in (filters or []) if f] or [""]
+        seq = max(start_seq, 1)
+        while len(out) < max(max_msgs, 1):
+            best = None
+            for f in filters:
+                m = self.store.load_next_msg(f, seq)
+                if m is not None and (best is None or m.seq < best.seq):
+                    best = m
+            if best is None:
+                break
+            if max_bytes > 0 and out and size + best.size > max_bytes:
+                break
+            out.append(best)
+            size += best.size
+            seq = best.seq + 1
+        return out
+
+    def _m_num_pending(self, filters, start_seq: int, last_per_subject: bool = False):
+        filters = [f for f in (filters or []) if f] or [""]
+        if len(filters) == 1:
+            return self.store.num_pending(max(start_seq, 1), filters[0], last_per_subject)
+        return sum(self.store.num_pending(max(start_seq, 1), f, last_per_subject) for f in filters)
+
+    def _m_state(self):
+        return self.store.state()
+
+    def _m_load_msg(self, seq: int):
+        return self.store.load_msg(seq)
+
+    def _m_acked(self, name: str, seqs):
+        retention = self.config.get("retention", "limits")
+        if retention == "workqueue":
+            for s in seqs:
+                if self.store.remove_msg(s):
+                    self._tell_consumers(("msg_removed", s))
+        elif retention == "interest":
+            c = self._cons.get(name)
+            if c is None:
+                return None
+            c["acked"].update(seqs)
+            for s in seqs:
+                self._maybe_remove_interest(s)
+        return None
+
+    def _maybe_remove_interest(self, seq: int) -> None:
+        m = self.store.load_msg(seq)
+        if m is None:
+            self._forget_acked(seq)
+            return
+        for c in self._cons.values():
+            fs = c["filters"]
+            if (not fs or any(subject_match(f, m.subject) for f in fs)) and seq not in c["acked"]:
+                return
+        if self.store.remove_msg(seq):
+            self._tell_consumers(("msg_removed", seq))
+        self._forget_acked(seq)
+
+    def _recheck_interest(self) -> None:
+        st = self.store.state()
+        if not st.msgs:
+            return
+        seq = st.first_seq
+        while True:
+            m = self.store.load_next_msg("", seq)
+            if m is None:
+                break
+            self._maybe_remove_interest(m.seq)
+            seq = m.seq + 1
+
+    def _forget_acked(self, seq: int) -> None:
+        for c in self._cons.values():
+            c["acked"].discard(seq)
+
+
+def _subset(f: str, s: str) -> bool:
+    """Every subject matching filter f also matches stream subject s."""
+    ft, st = f.split("."), s.split(".")
+    for i, t in enumerate(st):
+        if t == ">":
+            return len(ft) > i
+        if i >= len(ft):
+            return False
+        if t == "*":
+            if ft[i] == ">":
+                return False
+            continue
+        if ft[i] != t:
+            return False
+    return len(ft) == len(st)
+
+
+def _parse_ttl(text: str) -> int | None:
+    """Nats-TTL: "never" (-1), a Go duration, or a number of seconds; None when invalid."""
+    t = text.strip()
+    if t.lower() == "never":
+        return -1
+    if t.isdigit():
+        n = int(t)
+        return n * 1_000_000_000 if n > 0 else None
+    ns = parse_go_duration_ns(t)
+    if ns is None or ns < 1_000_000_000:
+        return None
+    return ns
+
+
+def file_store_dir(store_dir: str, account: str, name: str) -> str:
+    return os.path.join(store_dir, "jetstream", account, "streams", name)
