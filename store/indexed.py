@@ -108,6 +108,11 @@ class IndexedStore(StreamStore):
         self._ttl_heap: list[tuple[int, int]] = []  # (expires at, seq)
         self._lost: list[int] = []
 
+    def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
+        """This store's accounting size of a message (state.bytes, max_bytes): the memory
+        store's is StoredMsg.size; the file store's follows the reference's file store."""
+        return len(subject) + len(hdr) + len(data) + 16
+
     # ---- hooks ---------------------------------------------------------------------------
 
     def _append(self, seq: int, subject: str, hdr: bytes, data: bytes, ts: int, ttl: int):

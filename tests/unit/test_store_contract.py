@@ -60,7 +60,7 @@ def fill(s, n, subj=lambda i: "foo", ts0=None):
 
 def msz(s, subject, hdr=b"", data=b""):
     """The store's accounting size of one message (memory 16 bytes overhead, file more)."""
-    return len(subject) + len(hdr) + len(data) + getattr(s, "MSG_OVERHEAD", 16)
+    return s.msg_size(subject, hdr, data)
 
 
 # ---- basics --------------------------------------------------------------------------------

@@ -1,0 +1,719 @@
+"""The file store: a stream's messages in append-only block files (storage: file).
+
+Owns the on-disk layout of one stream directory (`<store_dir>/jetstream/<acc>/streams/<stream>`):
+
+    msgs/<n>.blk        message blocks, records appended in order (n = 1, 2, ...)
+    obs/<consumer>/     meta.inf (config JSON) and o.dat (state JSON), each replaced atomically
+
+and recovery from them. The index and every stream rule are IndexedStore's (store/indexed.py);
+this module keeps, per live message, where its record is, and the bytes of the latest ones.
+
+Record (little-endian): `len u32` (bytes after this field) · `type u8` · `seq u64` · payload ·
+`crc32 u32` over everything before it. The payload of a message is `ts i64 · ttl i64 ·
+subj_len u16 · hdr_len u32 · subject · hdr · data`; with encryption it is `nonce · AEAD(that)`
+with the first 13 bytes as associated data (type has bit 0x80). Other record types carry no
+payload of interest: DEL (a tombstone for seq), ERASED (a message overwritten in place),
+SKIP (seq reserved, no message), FLOOR (every seq below is gone), META (first record of each
+block: floor = seq, last seq = ts, last ts = ttl; so removing older blocks never loses them).
+
+Durability: store_msg appends to a buffer; `flush()` os.write()s it (a kill -9 after flush loses
+nothing); `sync()` fsyncs; sync_always does both on every store. Compaction runs in flush():
+a non-current block with no live message is unlinked (its tombstones for still-existing blocks
+are carried into the current block first); one mostly dead is rewritten (temp file + replace).
+
+Recovery never raises on damage: each record's checksum is verified; a bad record is skipped
+(by its length when the next record then parses, else by scanning for the next good record), a
+torn tail is ignored, its sequence goes to `state().lost` and a line to `problems()`. Appends
+after damage go to a fresh block. `bytes` accounting follows the reference's file store:
+subject + hdr + data + 30 (+4 with headers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import time
+import zlib
+
+from .base import ConsumerState, ConsumerStore, StoreCorruption, StoredMsg, StreamLimits
+from .crypto import DecryptError, Sealer
+from .indexed import IndexedStore
+
+PRE = struct.Struct("<IBQ")  # len, type, seq
+BODY = struct.Struct("<qqHI")  # ts, ttl, subj_len, hdr_len
+CRC = struct.Struct("<I")
+PRE_LEN = PRE.size  # 13
+REC_OVERHEAD = PRE_LEN + BODY.size + CRC.size  # 39 for a plain message
+
+T_MSG, T_DEL, T_ERASED, T_SKIP, T_FLOOR, T_META = 1, 2, 3, 4, 5, 6
+ENCRYPTED = 0x80
+_TYPES = {T_MSG, T_DEL, T_ERASED, T_SKIP, T_FLOOR, T_META}
+_MAX_REC = 1 << 30
+
+DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
+_CACHE_BYTES = 8 * 1024 * 1024
+_MAX_BUF = 1 << 20
+_MAX_READ_FDS = 64
+_PLAUSIBLE = 1 << 20  # a damaged record's seq is believed when this close to its neighbours
+
+
+def _record(rtype: int, seq: int, payload: bytes) -> bytes:
+    head = PRE.pack(PRE_LEN - 4 + len(payload) + 4, rtype, seq)
+    body = head + payload
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def _control(rtype: int, seq: int, ts: int = 0, ttl: int = 0) -> bytes:
+    return _record(rtype, seq, BODY.pack(ts, ttl, 0, 0))
+
+
+class _Block:
+    __slots__ = ("n", "path", "size", "flushed", "live", "live_bytes", "first_msg", "last_msg",
+                 "tombs", "damaged", "wfd")
+
+    def __init__(self, n: int, path: str):
+        self.n = n
+        self.path = path
+        self.size = 0  # bytes including the unflushed buffer (current block only)
+        self.flushed = 0  # bytes on disk
+        self.live = 0
+        self.live_bytes = 0
+        self.first_msg = 0
+        self.last_msg = 0
+        self.tombs: list[int] = []
+        self.damaged = False
+        self.wfd = -1
+
+
+class _Ent:
+    """Where a live message's record is, and what the index needs without reading it."""
+
+    __slots__ = ("subject", "ts", "size", "blk", "off", "rlen")
+
+    def __init__(self, subject, ts, size, blk, off, rlen):
+        self.subject = subject
+        self.ts = ts
+        self.size = size
+        self.blk = blk
+        self.off = off
+        self.rlen = rlen
+
+
+class FileStore(IndexedStore):
+    MSG_OVERHEAD = 30
+
+    def __init__(self, directory: str, limits: StreamLimits, first_seq: int = 1,
+                 cipher: str | None = None, key: bytes | str | None = None,
+                 block_size: int = DEFAULT_BLOCK_SIZE, sync_always: bool = False):
+        super().__init__(limits, first_seq)
+        self._dir = directory
+        self._mdir = os.path.join(directory, "msgs")
+        self._odir = os.path.join(directory, "obs")
+        os.makedirs(self._mdir, exist_ok=True)
+        self._sealer = Sealer(cipher, key or b"", os.path.basename(os.path.normpath(directory))) if cipher else None
+        self._block_size = max(block_size, 256)
+        self._sync_always = sync_always
+        self._blocks: list[_Block] = []
+        self._cur: _Block | None = None
+        self._buf = bytearray()
+        self._cache: dict[int, StoredMsg] = {}
+        self._cache_bytes = 0
+        self._rfds: dict[int, int] = {}  # block n -> read fd (LRU by insertion)
+        self._dirty: set[_Block] = set()
+        self._problems: list[str] = []
+        self._no_tomb = False
+        self._closed = False
+        self._consumers: dict[str, FileConsumerStore] = {}
+        self._recover()
+
+    # ---- sizes ---------------------------------------------------------------------------
+
+    def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
+        return len(subject) + len(hdr) + len(data) + 30 + (4 if hdr else 0)
+
+    # ---- records -------------------------------------------------------------------------
+
+    def _msg_record(self, seq, subject, hdr, data, ts, ttl) -> bytes:
+        sb = subject.encode()
+        body = BODY.pack(ts, ttl, len(sb), len(hdr)) + sb + hdr + data
+        if self._sealer is None:
+            return _record(T_MSG, seq, body)
+        sealed_len = len(body) + 12 + 16
+        head = PRE.pack(PRE_LEN - 4 + sealed_len + 4, T_MSG | ENCRYPTED, seq)
+        rec = head + self._sealer.seal(body, head)
+        return rec + CRC.pack(zlib.crc32(rec))
+
+    def _decode(self, rec, rtype: int, seq: int):
+        """(ts, ttl, subject, hdr, data) of a checksum-verified message record."""
+        if rtype & ENCRYPTED:
+            if self._sealer is None:
+                raise DecryptError("encrypted record but the store has no key")
+            body = self._sealer.open(rec[PRE_LEN:-4], bytes(rec[:PRE_LEN]))
+        else:
+            body = rec[PRE_LEN:-4]
+        ts, ttl, sl, hl = BODY.unpack_from(body, 0)
+        p = BODY.size
+        subject = bytes(body[p:p + sl]).decode()
+        hdr = bytes(body[p + sl:p + sl + hl])
+        data = bytes(body[p + sl + hl:])
+        return ts, ttl, subject, hdr, data
+
+    # ---- blocks --------------------------------------------------------------------------
+
+    def _block_path(self, n: int) -> str:
+        return os.path.join(self._mdir, f"{n}.blk")
+
+    def _new_block(self) -> _Block:
+        if self._cur is not None:
+            self._write_buf()
+            if self._cur.wfd >= 0:
+                os.close(self._cur.wfd)
+                self._cur.wfd = -1
+        n = self._blocks[-1].n + 1 if self._blocks else 1
+        blk = _Block(n, self._block_path(n))
+        blk.wfd = os.open(blk.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._blocks.append(blk)
+        self._cur = blk
+        self._emit(_control(T_META, self._first, self._last, self._last_ts))
+        return blk
+
+    def _emit(self, rec: bytes) -> int:
+        """Append a record to the current block's buffer; returns its offset in the block."""
+        cur = self._cur
+        off = cur.size
+        self._buf += rec
+        cur.size += len(rec)
+        if len(self._buf) >= _MAX_BUF:
+            self._write_buf()
+        return off
+
+    def _write_buf(self) -> None:
+        cur = self._cur
+        if cur is None or not self._buf:
+            return
+        if cur.wfd < 0:
+            cur.wfd = os.open(cur.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        view = memoryview(self._buf)
+        while view:
+            n = os.write(cur.wfd, view)
+            view = view[n:]
+        view.release()
+        cur.flushed += len(self._buf)
+        self._buf = bytearray()
+
+    def _rfd(self, blk: _Block) -> int:
+        fd = self._rfds.pop(blk.n, None)
+        if fd is None:
+            if len(self._rfds) >= _MAX_READ_FDS:
+                old = next(iter(self._rfds))
+                os.close(self._rfds.pop(old))
+            fd = os.open(blk.path, os.O_RDONLY)
+        self._rfds[blk.n] = fd
+        return fd
+
+    def _drop_rfd(self, blk: _Block) -> None:
+        fd = self._rfds.pop(blk.n, None)
+        if fd is not None:
+            os.close(fd)
+
+    def _raw(self, blk: _Block, off: int, rlen: int) -> bytes:
+        if blk is self._cur and off >= blk.flushed:
+            p = off - blk.flushed
+            return bytes(self._buf[p:p + rlen])
+        return os.pread(self._rfd(blk), rlen, off)
+
+    def _block_for(self, seq: int) -> _Block | None:
+        for blk in self._blocks:
+            if blk.first_msg and blk.first_msg <= seq <= blk.last_msg:
+                return blk
+        return None
+
+    # ---- IndexedStore hooks ----------------------------------------------------------------
+
+    def _append(self, seq, subject, hdr, data, ts, ttl):
+        cur = self._cur
+        if cur is None or cur.size >= self._block_size or cur.damaged:
+            cur = self._new_block()
+        rec = self._msg_record(seq, subject, hdr, data, ts, ttl)
+        off = self._emit(rec)
+        size = len(subject) + len(hdr) + len(data) + 30 + (4 if hdr else 0)
+        ent = _Ent(subject, ts, size, cur, off, len(rec))
+        cur.live += 1
+        cur.live_bytes += len(rec)
+        if not cur.first_msg:
+            cur.first_msg = seq
+        cur.last_msg = seq
+        sm = StoredMsg(subject, seq, ts, hdr, data)
+        self._cache[seq] = sm
+        self._cache_bytes += ent.size
+        if self._cache_bytes > _CACHE_BYTES:
+            self._trim_cache()
+        if self._sync_always:
+            self._write_buf()
+            os.fsync(cur.wfd)
+        return ent
+
+    def _trim_cache(self) -> None:
+        cache = self._cache
+        while self._cache_bytes > _CACHE_BYTES // 2 and cache:
+            s = next(iter(cache))
+            m = cache.pop(s)
+            self._cache_bytes -= len(m.subject) + len(m.hdr) + len(m.data) + 30 + (4 if m.hdr else 0)
+
+    def _read(self, seq, ent):
+        sm = self._cache.get(seq)
+        if sm is not None:
+            return sm
+        rec = self._raw(ent.blk, ent.off, ent.rlen)
+        if len(rec) != ent.rlen or CRC.unpack_from(rec, len(rec) - 4)[0] != zlib.crc32(memoryview(rec)[:-4]):
+            raise StoreCorruption(f"{ent.blk.path}: offset {ent.off}: checksum mismatch reading seq {seq}")
+        _, rtype, rseq = PRE.unpack_from(rec, 0)
+        try:
+            ts, _ttl, subject, hdr, data = self._decode(rec, rtype, rseq)
+        except DecryptError as e:
+            raise StoreCorruption(f"{ent.blk.path}: offset {ent.off}: seq {seq}: {e}") from None
+        return StoredMsg(subject, seq, ts, hdr, data)
+
+    def _uncache(self, seq):
+        m = self._cache.pop(seq, None)
+        if m is not None:
+            self._cache_bytes -= len(m.subject) + len(m.hdr) + len(m.data) + 30 + (4 if m.hdr else 0)
+
+    def _forget(self, seq, ent, erase):
+        if self._cache:
+            self._uncache(seq)
+        blk = ent.blk
+        blk.live -= 1
+        blk.live_bytes -= ent.rlen
+        self._dirty.add(blk)
+        if erase:
+            self._erase_in_place(ent, seq)
+        elif self._no_tomb:
+            pass
+        elif seq == self._first:
+            self._emit_control(_control(T_FLOOR, seq + 1))
+        else:
+            self._emit_control(_control(T_DEL, seq))
+            self._cur.tombs.append(seq)
+        if self._sync_always:
+            self._write_buf()
+            os.fsync(self._cur.wfd)
+
+    def _emit_control(self, rec: bytes) -> None:
+        if self._cur is None or self._cur.damaged:
+            self._new_block()
+        self._emit(rec)
+
+    def _erase_in_place(self, ent: _Ent, seq: int) -> None:
+        n = ent.rlen
+        body = PRE.pack(n - 4, T_ERASED, seq) + bytes(n - PRE_LEN - 4)
+        rec = body + CRC.pack(zlib.crc32(body))
+        blk = ent.blk
+        if blk is self._cur and ent.off >= blk.flushed:
+            p = ent.off - blk.flushed
+            self._buf[p:p + n] = rec
+        else:
+            fd = os.open(blk.path, os.O_WRONLY)
+            try:
+                os.pwrite(fd, rec, ent.off)
+            finally:
+                os.close(fd)
+
+    def _forget_all(self, first):
+        self._cache.clear()
+        self._cache_bytes = 0
+        self._buf = bytearray()
+        for blk in self._blocks:
+            self._drop_rfd(blk)
+            if blk.wfd >= 0:
+                os.close(blk.wfd)
+                blk.wfd = -1
+            try:
+                os.unlink(blk.path)
+            except FileNotFoundError:
+                pass
+        self._blocks = []
+        self._cur = None
+        self._dirty.clear()
+        if not self._closed:
+            self._new_block()
+            if self._sync_always:
+                self._write_buf()
+                os.fsync(self._cur.wfd)
+
+    def _skip(self, seq):
+        self._emit_control(_control(T_SKIP, seq))
+        if self._sync_always:
+            self._write_buf()
+            os.fsync(self._cur.wfd)
+
+    def compact(self, seq: int) -> int:
+        if self._first < seq <= self._last:
+            self._emit_control(_control(T_FLOOR, seq))
+            self._no_tomb = True
+            try:
+                return super().compact(seq)
+            finally:
+                self._no_tomb = False
+        return super().compact(seq)
+
+    # ---- durability ----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        if self._closed:
+            return
+        self._write_buf()
+        if self._dirty:
+            self._compact_blocks()
+
+    def sync(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        if self._cur is not None and self._cur.wfd >= 0:
+            os.fsync(self._cur.wfd)
+
+    def _compact_blocks(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        doomed = [b for b in dirty if b is not self._cur and b.live == 0 and b in self._blocks]
+        if doomed:
+            gone = set(doomed)
+            keep = [b for b in self._blocks if b not in gone]
+            carried = []
+            for blk in doomed:
+                for t in blk.tombs:
+                    if t >= self._first:
+                        tb = self._block_for(t)
+                        if tb is not None and tb not in gone:
+                            carried.append(t)
+            for t in carried:
+                self._emit_control(_control(T_DEL, t))
+                self._cur.tombs.append(t)
+            self._write_buf()
+            if carried and self._sync_always:
+                os.fsync(self._cur.wfd)
+            for blk in doomed:
+                self._drop_rfd(blk)
+                try:
+                    os.unlink(blk.path)
+                except FileNotFoundError:
+                    pass
+            self._blocks = keep
+        for blk in dirty:
+            if (blk is not self._cur and blk in self._blocks and blk.live
+                    and blk.size > 4096 and blk.live_bytes * 2 < blk.size):
+                self._rewrite(blk)
+
+    def _rewrite(self, blk: _Block) -> None:
+        """Rewrite a block with only its live records (and tombstones still needed)."""
+        ents = sorted(((s, e) for s, e in self._live_in(blk)), key=lambda x: x[0])
+        out = bytearray(_control(T_META, self._first, self._last, self._last_ts))
+        new_off = {}
+        for s, e in ents:
+            rec = self._raw(blk, e.off, e.rlen)
+            new_off[s] = len(out)
+            out += rec
+        tombs = []
+        for t in blk.tombs:
+            if t >= self._first:
+                tb = self._block_for(t)
+                if tb is not None and tb is not blk:
+                    tombs.append(t)
+                    out += _control(T_DEL, t)
+        tmp = blk.path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, out)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._drop_rfd(blk)
+        os.replace(tmp, blk.path)
+        for s, e in ents:
+            e.off = new_off[s]
+        blk.size = blk.flushed = len(out)
+        blk.tombs = tombs
+        blk.live_bytes = sum(e.rlen for _, e in ents)
+
+    def _live_in(self, blk: _Block):
+        msgs = self._msgs
+        if blk.last_msg - blk.first_msg + 1 <= 2 * len(msgs):
+            for s in range(blk.first_msg, blk.last_msg + 1):
+                e = msgs.get(s)
+                if e is not None and e.blk is blk:
+                    yield s, e
+        else:
+            for s, e in msgs.items():
+                if e.blk is blk:
+                    yield s, e
+
+    # ---- recovery ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        names = []
+        for name in os.listdir(self._mdir):
+            if name.endswith(".blk") and name[:-4].isdigit():
+                names.append(int(name[:-4]))
+            elif name.endswith(".tmp"):
+                os.unlink(os.path.join(self._mdir, name))  # a rewrite that did not finish
+        names.sort()
+        floor = self._first_seq_cfg
+        last = 0
+        last_ts = 0
+        found: dict[int, tuple] = {}  # seq -> (ent, ttl)
+        deleted: set[int] = set()
+        lost: dict[int, str] = {}
+        undecryptable = 0
+        for n in names:
+            blk = _Block(n, self._block_path(n))
+            with open(blk.path, "rb") as f:
+                data = f.read()
+            blk.size = blk.flushed = len(data)
+            self._blocks.append(blk)
+            ordered: list[int] = []  # seqs of good MSG/ERASED/SKIP records, ascending
+            bads: list[tuple[int, int]] = []  # (len(ordered) then, seq read from the damage)
+            for kind, off, rtype, seq, rec in self._scan(blk, data):
+                if kind == "bad":
+                    blk.damaged = True
+                    self._problems.append(f"{blk.path}: offset {off}: {rec}")
+                    bads.append((len(ordered), seq))
+                    continue
+                t = rtype & 0x7F
+                if t == T_MSG:
+                    try:
+                        ts, ttl, subject, hdr, body = self._decode(rec, rtype, seq)
+                    except (DecryptError, UnicodeDecodeError, struct.error) as e:
+                        undecryptable += 1
+                        if undecryptable <= 5:
+                            self._problems.append(f"{blk.path}: offset {off}: seq {seq}: cannot read message: {e}")
+                        lost.setdefault(seq, blk.path)
+                        blk.damaged = True
+                        last = max(last, seq)
+                        ordered.append(seq)
+                        continue
+                    size = len(subject) + len(hdr) + len(body) + 30 + (4 if hdr else 0)
+                    found[seq] = (_Ent(subject, ts, size, blk, off, len(rec)), ttl)
+                    if not blk.first_msg:
+                        blk.first_msg = seq
+                    blk.last_msg = max(blk.last_msg, seq)
+                    if seq >= last:
+                        last, last_ts = seq, ts
+                    ordered.append(seq)
+                elif t in (T_DEL, T_ERASED):
+                    deleted.add(seq)
+                    if t == T_DEL:
+                        blk.tombs.append(seq)
+                    else:
+                        ordered.append(seq)
+                        if not blk.first_msg:
+                            blk.first_msg = seq
+                        blk.last_msg = max(blk.last_msg, seq)
+                    last = max(last, seq)
+                elif t == T_SKIP:
+                    last = max(last, seq)
+                    ordered.append(seq)
+                elif t == T_FLOOR:
+                    floor = max(floor, seq)
+                    last = max(last, seq - 1)
+                elif t == T_META:
+                    ts, ttl, _, _ = BODY.unpack_from(rec, PRE_LEN)
+                    floor = max(floor, seq)
+                    if ts > last:
+                        last, last_ts = ts, ttl
+            for i, seq in bads:
+                prev = ordered[i - 1] if i > 0 else 0
+                nxt = ordered[i] if i < len(ordered) else 0
+                if seq and seq > prev and (seq < nxt if nxt else seq - prev <= _PLAUSIBLE):
+                    lost.setdefault(seq, blk.path)
+                elif prev and nxt and 1 < nxt - prev <= _PLAUSIBLE:
+                    for s in range(prev + 1, nxt):
+                        lost.setdefault(s, blk.path)
+        if undecryptable > 5:
+            self._problems.append(f"{undecryptable} message records could not be read "
+                                  f"(wrong encryption key or cipher?)")
+        self._last = max(last, floor - 1)
+        self._first = self._last + 1
+        self._last_ts = last_ts
+        for seq in sorted(found):
+            ent, ttl = found[seq]
+            if seq < floor or seq in deleted:
+                continue
+            ent.blk.live += 1
+            ent.blk.live_bytes += ent.rlen
+            self._index_add(seq, ent, ttl)
+        if not self._msgs:
+            self._first = self._last + 1
+        self._lost = sorted(s for s in lost if s >= floor and s not in deleted and s not in found)
+        for blk in self._blocks:
+            if blk.live == 0 or blk.live_bytes * 2 < blk.size:
+                self._dirty.add(blk)
+        if self._blocks and not self._blocks[-1].damaged:
+            self._cur = self._blocks[-1]
+            self._cur.wfd = os.open(self._cur.path, os.O_WRONLY | os.O_APPEND)
+        else:
+            self._cur = None
+        if self._cur is None:
+            self._new_block()
+
+    def _scan(self, blk: _Block, data: bytes):
+        """Yield ("ok", off, type, seq, record) for each good record and ("bad", off, 0,
+        seq-or-0, what) for damage, resynchronising after it."""
+        n = len(data)
+        mv = memoryview(data)
+        off = 0
+        while off < n:
+            ok, rlen, rtype, seq = self._check(mv, off, n)
+            if ok:
+                yield "ok", off, rtype, seq, mv[off:off + rlen]
+                off += rlen
+                continue
+            if rlen and off + rlen == n and rlen > 0 and off + 4 <= n:
+                # the length is intact and the record ends exactly at the end of the block
+                yield "bad", off, 0, seq, f"checksum mismatch (seq {seq}), record skipped"
+                off += rlen
+                continue
+            if rlen and off + rlen < n and self._check(mv, off + rlen, n)[0]:
+                yield "bad", off, 0, seq, f"checksum mismatch (seq {seq}), record skipped"
+                off += rlen
+                continue
+            # length damaged or the tail is torn: find the next good record
+            p = off + 1
+            while p < n and not self._check(mv, p, n)[0]:
+                p += 1
+            if p >= n:
+                what = (f"truncated or damaged tail ({n - off} bytes"
+                        + (f", seq {seq}" if seq else "") + "), ignored")
+            else:
+                what = f"damaged bytes up to offset {p}" + (f" (seq {seq})" if seq else "") + ", skipped"
+            yield "bad", off, 0, seq, what
+            off = p
+
+    @staticmethod
+    def _check(mv, off: int, n: int):
+        """(ok, record length or 0, type, plausible seq or 0) of the record at off."""
+        if off + PRE_LEN > n:
+            return False, 0, 0, 0
+        ln, rtype, seq = PRE.unpack_from(mv, off)
+        rlen = ln + 4
+        if (rtype & 0x7F) not in _TYPES or ln < PRE_LEN - 4 + 4 or ln > _MAX_REC:
+            return False, 0, 0, 0
+        if off + rlen > n:
+            return False, 0, 0, seq if rtype & 0x7F == T_MSG else 0
+        if CRC.unpack_from(mv, off + rlen - 4)[0] != zlib.crc32(mv[off:off + rlen - 4]):
+            return False, rlen, 0, seq if rtype & 0x7F == T_MSG else 0
+        return True, rlen, rtype, seq
+
+    def problems(self) -> list[str]:
+        return list(self._problems)
+
+    # ---- consumers, delete, close ------------------------------------------------------------
+
+    def consumer_store(self, name: str) -> "FileConsumerStore":
+        cs = self._consumers.get(name)
+        if cs is None:
+            cs = self._consumers[name] = FileConsumerStore(self, name)
+        return cs
+
+    def consumer_names(self) -> list[str]:
+        try:
+            return sorted(d for d in os.listdir(self._odir) if os.path.isdir(os.path.join(self._odir, d)))
+        except FileNotFoundError:
+            return []
+
+    def delete(self) -> None:
+        self._clear(self._last + 1)
+        self.close()
+        self._consumers.clear()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            for fd in self._rfds.values():
+                os.close(fd)
+            self._rfds.clear()
+            for blk in self._blocks:
+                if blk.wfd >= 0:
+                    os.close(blk.wfd)
+                    blk.wfd = -1
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+class FileConsumerStore(ConsumerStore):
+    """obs/<name>/meta.inf (config) and obs/<name>/o.dat (state), JSON, sealed when encrypted."""
+
+    def __init__(self, stream: FileStore, name: str):
+        self._stream = stream
+        self._name = name
+        self._dir = os.path.join(stream._odir, name)
+        os.makedirs(self._dir, exist_ok=True)
+
+    def _write(self, fname: str, obj) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        if self._stream._sealer is not None:
+            data = self._stream._sealer.seal(data, fname.encode())
+        _atomic_write(os.path.join(self._dir, fname), data)
+
+    def _read(self, fname: str):
+        path = os.path.join(self._dir, fname)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        try:
+            if self._stream._sealer is not None:
+                data = self._stream._sealer.open(data, fname.encode())
+            return json.loads(data)
+        except (DecryptError, ValueError) as e:
+            msg = f"{path}: unreadable ({e})"
+            if msg not in self._stream._problems:
+                self._stream._problems.append(msg)
+            return None
+
+    def save_config(self, config: dict) -> None:
+        self._write("meta.inf", config)
+
+    def load_config(self) -> dict | None:
+        return self._read("meta.inf")
+
+    def update(self, state: ConsumerState) -> None:
+        self._write("o.dat", {
+            "delivered": [state.delivered_consumer, state.delivered_stream],
+            "ack_floor": [state.ack_floor_consumer, state.ack_floor_stream],
+            "pending": [[s, c, t] for s, (c, t) in state.pending.items()],
+            "redelivered": [[s, n] for s, n in state.redelivered.items()],
+            "ts": time.time_ns(),
+        })
+
+    def load(self) -> ConsumerState:
+        d = self._read("o.dat")
+        if not d:
+            return ConsumerState()
+        return ConsumerState(
+            delivered_consumer=d["delivered"][0], delivered_stream=d["delivered"][1],
+            ack_floor_consumer=d["ack_floor"][0], ack_floor_stream=d["ack_floor"][1],
+            pending={s: (c, t) for s, c, t in d["pending"]},
+            redelivered={s: n for s, n in d["redelivered"]},
+        )
+
+    def delete(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._stream._consumers.get(self._name) is self:
+            del self._stream._consumers[self._name]
