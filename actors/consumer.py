@@ -1,0 +1,1167 @@
+"""A JetStream Consumer: one actor per consumer, a dynamic child of its Stream.
+
+Owns one consumer's delivery state and everything that changes it: which stream sequence is
+next, the consumer sequence, the pending (delivered, not yet acked) messages with their
+delivery counts, the redelivery queue, the ack floor, the waiting pull requests, push flow
+control and heartbeats, and the persisted copy of that state in its ConsumerStore (written
+once per mailbox message that changed it, so a restart resumes where the acks left off).
+
+It subscribes itself (an internal client in its account) to its pull subject
+`$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`, its ack subject `$JS.ACK.<stream>.<consumer>.>`
+and, for flow control, `$JS.FC.<stream>.<consumer>.*`, and publishes deliveries with the
+9-token reply `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`.
+
+Messages in (tells unless marked):
+  from its Stream: ("appended", [StoredMsg]), ("purged", first_seq_after, filter),
+  ("msg_removed", seq), ("stream_config", config), ("consumer_delete",);
+  from the API actor: ("info",) (ask) -> ConsumerInfo dict (without "type"),
+  ("update_config", config);
+  its own timer: ("tick",).
+Messages out: asks to its Stream (looked up by path each time): ("load_next", filters,
+start_seq, max_msgs, max_bytes), ("num_pending", filters, start_seq, last_per_subject),
+("state",), ("load_msg", seq); tells ("acked", name, [seqs]) for interest/workqueue retention
+and ("consumer_inactive", name) when an ephemeral passed its inactive_threshold.
+
+It never asks the API actor, and the Stream never asks it, so no ask cycle exists. Time: one
+gevent timer per consumer (re-armed for the earliest deadline: ack_wait redeliveries, pull
+request expiry and heartbeats, push heartbeats, rate limits, inactivity), never one greenlet
+per message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from datetime import datetime, timezone
+
+import gevent
+import pykka
+
+from ..protocol.ids import server_id as _random_id
+from ..protocol.parser import HPUB, PUB
+from ..protocol.subjects import subject_matches
+from ..store.base import ConsumerState, StoredMsg
+from .internal import GLOBAL_ACCOUNT, InternalClient
+from .runtime import Actor, registry
+
+log = logging.getLogger("actor_nats")
+
+ACK_PREFIX = "$JS.ACK"
+NEXT_PREFIX = "$JS.API.CONSUMER.MSG.NEXT"
+FC_PREFIX = "$JS.FC"
+ADVISORY_PREFIX = "$JS.EVENT.ADVISORY.CONSUMER"
+
+DEFAULT_ACK_WAIT = 30_000_000_000
+DEFAULT_MAX_WAITING = 512
+LOAD_BATCH = 256  # messages per load_next ask
+BUFFER_MAX = 4096  # appended messages kept ahead of delivery before falling back to loads
+FC_BYTES = 1 << 20  # push flow control: a request after this many bytes ...
+FC_STALL_BYTES = 2 << 20  # ... and no more deliveries past this many without a response
+ASK_TIMEOUT = 10.0
+
+_ST_NO_MESSAGES = b"NATS/1.0 404 No Messages\r\n\r\n"
+_ST_FC = b"NATS/1.0 100 FlowControl Request\r\n\r\n"
+
+
+def _status(code: int, text: str, headers: dict | None = None) -> bytes:
+    out = f"NATS/1.0 {code} {text}\r\n"
+    if headers:
+        out += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return (out + "\r\n").encode()
+
+
+def rfc3339(ns: int) -> str:
+    """Go's RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def parse_rfc3339(value: str) -> int:
+    """RFC3339 (with optional fraction up to ns) -> ns since the epoch."""
+    value = value.strip()
+    frac_ns = 0
+    main, _, rest = value.partition(".")
+    if rest:
+        digits = ""
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            digits += rest[i]
+            i += 1
+        frac_ns = int((digits + "000000000")[:9]) if digits else 0
+        tz = rest[i:]
+    else:
+        tz = ""
+        for sep in ("Z", "z", "+", "-"):
+            j = main.rfind(sep)
+            if j > 10:
+                main, tz = main[:j], main[j:]
+                break
+    if tz in ("Z", "z", ""):
+        tz = "+00:00"
+    dt = datetime.fromisoformat(main + tz)
+    return int(dt.timestamp()) * 1_000_000_000 + frac_ns
+
+
+def _parse_duration(text: str) -> int | None:
+    """A Go duration ("1s", "500ms", "1m30s") -> ns; None if malformed."""
+    units = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+             "m": 60_000_000_000, "h": 3_600_000_000_000}
+    text = text.strip()
+    if not text:
+        return None
+    total, i, n = 0.0, 0, len(text)
+    while i < n:
+        j = i
+        while j < n and (text[j].isdigit() or text[j] == "."):
+            j += 1
+        if j == i:
+            return None
+        num = float(text[i:j])
+        k = j
+        while k < n and not (text[k].isdigit() or text[k] == "."):
+            k += 1
+        unit = text[j:k]
+        if unit not in units:
+            return None
+        total += num * units[unit]
+        i = k
+    return int(total)
+
+
+class PullRequest:
+    __slots__ = ("reply", "batch", "max_bytes", "expires", "no_wait", "hb", "hb_next",
+                 "delivered", "received")
+
+    def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now):
+        self.reply = reply
+        self.batch = batch  # messages still wanted
+        self.max_bytes = max_bytes  # bytes still allowed (0 = no limit)
+        self.expires = expires  # ns deadline, 0 = never
+        self.no_wait = no_wait
+        self.hb = hb
+        self.hb_next = now + hb if hb else 0
+        self.delivered = 0
+        self.received = now
+
+
+class Consumer(InternalClient, Actor):
+    kind = "consumer"
+
+    def __init__(self, path, parent, child_id, ctx, restarted=False, *, account=GLOBAL_ACCOUNT,
+                 stream: str, stream_config: dict, config: dict, cstore, stream_path: str,
+                 created: int | None = None):
+        super().__init__(path, parent, child_id)
+        self.internal_init(ctx)
+        self.account = account or GLOBAL_ACCOUNT
+        self.stream = stream
+        self.stream_config = dict(stream_config or {})
+        self.cstore = cstore
+        self.stream_path = stream_path
+        self.restarted = restarted
+        self.created = created or time.time_ns()
+        self.name = config.get("name") or config.get("durable_name") or child_id
+        self._apply_config(config)
+        # delivery state
+        self.sseq = 1  # next stream sequence to consider
+        self.dseq = 1  # next consumer sequence
+        self.adflr = 0
+        self.asflr = 0
+        self.pending: dict[int, list] = {}  # sseq -> [dseq of first delivery, last delivery ts]
+        self.rdc: dict[int, int] = {}  # sseq -> deliveries so far (kept while > 1 or pending)
+        self.rdq: deque = deque()  # sseqs waiting for redelivery
+        self.rdq_set: set[int] = set()
+        self.lss: deque = deque()  # last_per_subject start: the sequences still to deliver
+        self.buf: deque = deque()  # loaded/appended messages with seq >= sseq, in order
+        self.caught_up = False  # buf holds every matching message from sseq on
+        self.covered = 0  # highest stream seq the buffer has seen
+        self.waiting: deque = deque()
+        self.last_delivered_sseq = 0
+        self.last_active = 0
+        self.ack_last_active = 0
+        self.push_active = bool(self.deliver_subject)
+        self.inactive_since = time.time_ns()
+        # push flow control and heartbeats
+        self.pbytes = 0
+        self.fc_out: tuple | None = None  # (reply subject, bytes covered)
+        self.fc_ids = 0
+        self.hb_next = 0
+        self.not_before = 0  # replay original / rate limit: ns before which nothing goes out
+        self.held: tuple | None = None  # (msg, dc) waiting for not_before
+        self._probe_due = False  # a push consumer without interest may send one probe
+        self._np_cache = (0, 0)  # (sseq, num_pending) while not caught up
+        # timer
+        self._timer = None
+        self._timer_at = 0
+        self._dirty = False
+        self._acked_out: list[int] = []
+        self._out: list = []
+        self._deleted = False
+        self._sids: list[bytes] = []
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _apply_config(self, config: dict) -> None:
+        self.config = dict(config)
+        c = self.config
+        self.deliver_subject = c.get("deliver_subject") or ""
+        self.deliver_group = c.get("deliver_group") or None
+        self.ack_policy = c.get("ack_policy") or "explicit"
+        self.ack_wait = int(c.get("ack_wait") or DEFAULT_ACK_WAIT)
+        self.backoff = [int(b) for b in (c.get("backoff") or [])]
+        md = c.get("max_deliver")
+        self.max_deliver = int(md) if md not in (None, 0) else -1
+        fs = c.get("filter_subjects") or []
+        if not fs and c.get("filter_subject"):
+            fs = [c["filter_subject"]]
+        self.filters = [f for f in fs if f and f != ">"]
+        self._fbytes = [f.encode() for f in self.filters]
+        self.replay_original = c.get("replay_policy") == "original"
+        self.rate_limit = int(c.get("rate_limit_bps") or 0)
+        mw = c.get("max_waiting")
+        self.max_waiting = int(mw) if mw else DEFAULT_MAX_WAITING
+        self.max_ack_pending = int(c.get("max_ack_pending") or -1)
+        self.flow_control = bool(c.get("flow_control"))
+        self.headers_only = bool(c.get("headers_only"))
+        self.max_batch = int(c.get("max_batch") or 0)
+        self.max_expires = int(c.get("max_expires") or 0)
+        self.max_req_bytes = int(c.get("max_bytes") or 0)
+        self.idle_heartbeat = int(c.get("idle_heartbeat") or 0)
+        self.inactive_threshold = int(c.get("inactive_threshold") or 0)
+        self.durable = bool(c.get("durable_name"))
+
+    def _matches(self, subject: str) -> bool:
+        if not self._fbytes:
+            return True
+        s = subject.encode()
+        for f in self._fbytes:
+            if subject_matches(f, s):
+                return True
+        return False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def started(self) -> None:
+        if self.restarted:
+            self._recover()
+        else:
+            self._select_start()
+            self.cstore.save_config(self.config)
+            self._persist()
+        acc = self.account
+        self._sids.append(self.isubscribe(f"{ACK_PREFIX}.{self.stream}.{self.name}.>", self._on_ack, account=acc))
+        self._sids.append(self.isubscribe(f"{NEXT_PREFIX}.{self.stream}.{self.name}", self._on_next, account=acc))
+        if self.flow_control:
+            self._sids.append(self.isubscribe(f"{FC_PREFIX}.{self.stream}.{self.name}.*", self._on_fc, account=acc))
+        now = time.time_ns()
+        if self.deliver_subject and self.idle_heartbeat:
+            self.hb_next = now + self.idle_heartbeat
+        if self.pending:
+            self._arm(min(p[1] for p in self.pending.values()) + self.ack_wait)
+        self._arm_later(now)
+        self._kick()
+        self._flush_out()
+
+    def describe(self) -> dict:
+        return {"stream": self.stream, "consumer": self.name}
+
+    def cleanup(self) -> None:
+        if self._timer is not None:
+            self._timer.kill(block=False)
+            self._timer = None
+        try:
+            self.iunsubscribe_all()
+        except Exception:  # the router may be gone at shutdown
+            pass
+
+    def _recover(self) -> None:
+        st = self.cstore.load()
+        self.dseq = st.delivered_consumer + 1
+        self.sseq = st.delivered_stream + 1
+        self.adflr = st.ack_floor_consumer
+        self.asflr = st.ack_floor_stream
+        self.pending = {s: [d, ts] for s, (d, ts) in st.pending.items()}
+        self.rdc = dict(st.redelivered)
+        self.last_delivered_sseq = st.delivered_stream
+        if self.ack_policy == "none":
+            self.pending.clear()
+
+    def _select_start(self) -> None:
+        c = self.config
+        policy = c.get("deliver_policy") or "all"
+        state = self._ask("state")
+        first = getattr(state, "first_seq", 0) or 1
+        last = getattr(state, "last_seq", 0) or 0
+        if policy == "all":
+            self.sseq = first
+        elif policy == "new":
+            self.sseq = last + 1
+        elif policy == "by_start_sequence":
+            self.sseq = max(int(c.get("opt_start_seq") or 1), 1)
+        elif policy == "by_start_time":
+            self.sseq = self._seq_for_time(parse_rfc3339(c["opt_start_time"]), first, last)
+        elif policy == "last":
+            self.sseq = self._last_matching(first, last) or last + 1
+        elif policy == "last_per_subject":
+            self.lss = deque(self._last_per_subject(first, last))
+            self.sseq = self.lss[0] if self.lss else last + 1
+        else:
+            self.sseq = first
+        self.dseq = 1
+        self.adflr = 0
+        self.asflr = self.sseq - 1
+        self.last_delivered_sseq = self.sseq - 1
+
+    def _seq_for_time(self, ts: int, first: int, last: int) -> int:
+        """First stream sequence stored at or after `ts` (binary search over sequences)."""
+        lo, hi = first, last + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            msgs = self._ask("load_next", [], mid, 1, 0) or []
+            if not msgs:
+                hi = mid
+                continue
+            m = msgs[0]
+            if m.ts >= ts:
+                hi = mid
+            else:
+                lo = m.seq + 1
+        return lo
+
+    def _last_matching(self, first: int, last: int) -> int:
+        if last < first:
+            return 0
+        if not self.filters:
+            return last
+        if not self._ask("num_pending", self.filters, first, False):
+            return 0
+        lo, hi = first, last  # the largest s with num_pending(s) >= 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._ask("num_pending", self.filters, mid, False):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _last_per_subject(self, first: int, last: int) -> list[int]:
+        lasts: dict[str, int] = {}
+        seq = first
+        while seq <= last:
+            msgs = self._ask("load_next", self.filters, seq, 1024, 0) or []
+            for m in msgs:
+                if m.seq > last:
+                    break
+                lasts[m.subject] = m.seq
+            if len(msgs) < 1024:
+                break
+            seq = msgs[-1].seq + 1
+        return sorted(lasts.values())
+
+    # -- talking to the stream ---------------------------------------------------------------
+
+    def _ask(self, *message):
+        ref = registry.ref(self.stream_path)
+        if ref is None:
+            return None
+        try:
+            return ref.ask(message, timeout=ASK_TIMEOUT)
+        except (pykka.ActorDeadError, pykka.Timeout):
+            return None
+
+    def _tell_stream(self, *message) -> None:
+        ref = registry.ref(self.stream_path)
+        if ref is not None:
+            try:
+                ref.tell(message)
+            except pykka.ActorDeadError:
+                pass
+
+    # -- the mailbox -------------------------------------------------------------------------
+
+    def handle(self, message):
+        kind = message[0]
+        if kind == "noresp":
+            self._on_noresp(message[1], message[2])
+        elif self.internal_handle(message):
+            pass
+        elif kind == "appended":
+            self._on_appended(message[1])
+        elif kind == "tick":
+            self._timer = None
+            self._timer_at = 0
+            self._on_tick()
+        elif kind == "info":
+            return self._info()
+        elif kind == "purged":
+            self._on_purged(message[1], message[2] if len(message) > 2 else "")
+        elif kind == "msg_removed":
+            self._on_removed(message[1])
+        elif kind == "stream_config":
+            self.stream_config = dict(message[1])
+        elif kind == "update_config":
+            self._update_config(message[1])
+        elif kind == "consumer_delete":
+            self._delete()
+            return None
+        else:
+            return super().handle(message)
+        if self._deleted:
+            return None
+        self._kick()
+        self._flush_out()
+        return None
+
+    def _flush_out(self) -> None:
+        if self._out:
+            out, self._out = self._out, []
+            self._publish(out)
+        if self._acked_out:
+            seqs, self._acked_out = self._acked_out, []
+            if self.stream_config.get("retention") in ("interest", "workqueue"):
+                self._tell_stream("acked", self.name, seqs)
+        if self._dirty:
+            self._persist()
+
+    def _persist(self) -> None:
+        self._dirty = False
+        if self._deleted:
+            return
+        st = ConsumerState(
+            delivered_consumer=self.dseq - 1,
+            delivered_stream=self.last_delivered_sseq if not self.lss else self.sseq - 1,
+            ack_floor_consumer=self.adflr,
+            ack_floor_stream=self.asflr,
+            pending={s: (p[0], p[1]) for s, p in self.pending.items()},
+            redelivered={s: n for s, n in self.rdc.items() if n > 1},
+        )
+        st.delivered_stream = max(st.delivered_stream, self.sseq - 1)
+        self.cstore.update(st)
+
+    def _publish(self, msgs) -> None:
+        """Publish (subject, reply, hdr, data, display) tuples in order; with a reply they
+        ask for no-responder notices, which is how a push consumer learns it lost its
+        subscriber. `display` is the subject the receiver sees (the stored message's own
+        subject), carried as an extra element of the event."""
+        shards = self.ctx.shards
+        info = (self.icid, self.actor_ref, True, True, -1, self.account)
+        batches: dict[int, list] = {}
+        for subject, reply, hdr, data, display in msgs:
+            subj = subject.encode()
+            rep = reply.encode() if reply else None
+            disp = display.encode() if display and display != subject else None
+            if hdr:
+                payload = hdr + data
+                ev = (HPUB, subj, rep, len(hdr), str(len(payload)).encode(), payload)
+            else:
+                ev = (PUB, subj, rep, str(len(data)).encode(), data)
+            if disp is not None:
+                ev = ev + (disp,)
+            batches.setdefault(shards.shard_of(subj), []).append(ev)
+        for idx, batch in batches.items():
+            ref = shards.refs[idx]
+            if ref is None:
+                continue
+            try:
+                ref.tell(("pub", info, batch, None))
+            except pykka.ActorDeadError:
+                pass
+
+    # -- timer -------------------------------------------------------------------------------
+
+    def _arm(self, at: int) -> None:
+        """Make sure the timer fires no later than `at` (ns, wall clock)."""
+        if at <= 0:
+            return
+        if self._timer is not None and self._timer_at <= at:
+            return
+        if self._timer is not None:
+            self._timer.kill(block=False)
+        delay = max(0.0, (at - time.time_ns()) / 1e9)
+        self._timer_at = at
+        ref = self.actor_ref
+        self._timer = gevent.spawn_later(delay, _tick, ref)
+
+    def _arm_later(self, now: int) -> None:
+        """Arm for the non-ack deadlines (pull expiry and heartbeats, push heartbeat,
+        inactivity, a held message)."""
+        for r in self.waiting:
+            if r.expires:
+                self._arm(r.expires)
+            if r.hb_next:
+                self._arm(r.hb_next)
+        if self.hb_next:
+            self._arm(self.hb_next)
+        if self.held is not None or self.not_before > now:
+            self._arm(self.not_before)
+        if self.inactive_threshold and not self.durable:
+            self._arm(self.inactive_since + self.inactive_threshold)
+
+    def _on_tick(self) -> None:
+        now = time.time_ns()
+        # ack_wait: pending messages due for redelivery
+        if self.pending and self.ack_policy != "none":
+            earliest = 0
+            due = []
+            for sseq, (dseq, ts) in self.pending.items():
+                at = ts + self._wait_for(self.rdc.get(sseq, 1))
+                if at <= now:
+                    if sseq not in self.rdq_set:
+                        due.append(sseq)
+                elif not earliest or at < earliest:
+                    earliest = at
+            for sseq in sorted(due):
+                self._queue_redelivery(sseq)
+            if earliest:
+                self._arm(earliest)
+        # pull requests: expiry and heartbeats
+        if self.waiting:
+            keep = deque()
+            for r in self.waiting:
+                if r.expires and r.expires <= now:
+                    self._out.append((r.reply, None, _status(408, "Request Timeout", {
+                        "Nats-Pending-Messages": r.batch, "Nats-Pending-Bytes": r.max_bytes}), b"", None))
+                    continue
+                if r.hb_next and r.hb_next <= now:
+                    self._out.append((r.reply, None, self._heartbeat_hdr(), b"", None))
+                    r.hb_next = now + r.hb
+                keep.append(r)
+            if len(keep) != len(self.waiting):
+                self.waiting = keep
+                if not keep:
+                    self.inactive_since = now
+        # push idle heartbeat
+        if self.hb_next and self.hb_next <= now:
+            self._out.append((self.deliver_subject, None, self._heartbeat_hdr(stalled=True), b"", None))
+            self.hb_next = now + self.idle_heartbeat
+        # ephemeral inactivity
+        if self.inactive_threshold and not self.durable and self._inactive():
+            if now - self.inactive_since >= self.inactive_threshold:
+                self._tell_stream("consumer_inactive", self.name)
+                self.inactive_since = now  # ask again after another threshold if still here
+        self._arm_later(now)
+
+    def _inactive(self) -> bool:
+        if self.deliver_subject:
+            return not self.push_active
+        return not self.waiting
+
+    def _heartbeat_hdr(self, stalled: bool = False) -> bytes:
+        h = {"Nats-Last-Consumer": self.dseq - 1, "Nats-Last-Stream": self.last_delivered_sseq}
+        if stalled and self.fc_out is not None and self.pbytes >= FC_STALL_BYTES:
+            h["Nats-Consumer-Stalled"] = self.fc_out[0]
+        return _status(100, "Idle Heartbeat", h)
+
+    def _wait_for(self, deliveries: int) -> int:
+        if self.backoff:
+            return self.backoff[min(max(deliveries, 1) - 1, len(self.backoff) - 1)]
+        return self.ack_wait
+
+    # -- stream events -----------------------------------------------------------------------
+
+    def _on_appended(self, msgs) -> None:
+        if not self.caught_up or self.lss:
+            return
+        for m in msgs:
+            if m.seq <= self.covered:
+                continue
+            self.covered = m.seq
+            if m.seq >= self.sseq and self._matches(m.subject):
+                if len(self.buf) >= BUFFER_MAX:
+                    self.caught_up = False
+                    return
+                self.buf.append(m)
+
+    def _on_purged(self, first: int, subject: str) -> None:
+        self.buf.clear()
+        self.caught_up = False
+        self.covered = 0
+        if not subject:
+            if first > self.sseq:
+                self.sseq = first
+                self.last_delivered_sseq = max(self.last_delivered_sseq, first - 1)
+            gone = [s for s in self.pending if s < first]
+            for s in gone:
+                self._drop_pending(s)
+            while self.lss and self.lss[0] < first:
+                self.lss.popleft()
+            if not self.pending and self.asflr < self.sseq - 1:
+                self.asflr = self.sseq - 1
+                self.adflr = self.dseq - 1
+        self._dirty = True
+
+    def _on_removed(self, seq: int) -> None:
+        if self.buf:
+            self.buf = deque(m for m in self.buf if m.seq != seq)
+        if seq in self.lss:
+            self.lss.remove(seq)
+        if seq in self.pending:
+            self._drop_pending(seq)
+            self._dirty = True
+
+    def _drop_pending(self, sseq: int) -> None:
+        """A pending message that no longer exists: forget it as if acked."""
+        p = self.pending.pop(sseq, None)
+        self.rdc.pop(sseq, None)
+        if sseq in self.rdq_set:
+            self.rdq_set.discard(sseq)
+            try:
+                self.rdq.remove(sseq)
+            except ValueError:
+                pass
+        if p is not None:
+            self._advance_floor(sseq, p[0])
+
+    def _update_config(self, config: dict) -> None:
+        old_filters = self.filters
+        had_fc = self.flow_control
+        self._apply_config(config)
+        self.cstore.save_config(self.config)
+        if self.filters != old_filters:
+            self.buf.clear()
+            self.caught_up = False
+            self.covered = 0
+        if self.flow_control and not had_fc:
+            self._sids.append(self.isubscribe(f"{FC_PREFIX}.{self.stream}.{self.name}.*", self._on_fc,
+                                              account=self.account))
+        now = time.time_ns()
+        if self.deliver_subject and self.idle_heartbeat:
+            self.hb_next = now + self.idle_heartbeat
+        else:
+            self.hb_next = 0
+        if not self.deliver_subject:
+            self.push_active = False
+        elif not self.push_active:
+            self.push_active = True
+        self._arm_later(now)
+
+    def _delete(self) -> None:
+        if self._deleted:
+            return
+        for r in self.waiting:
+            self._out.append((r.reply, None, _status(409, "Consumer Deleted"), b"", None))
+        self.waiting.clear()
+        if self._out:
+            out, self._out = self._out, []
+            self._publish(out)
+        self._deleted = True
+        try:
+            self.cstore.delete()
+        except Exception as e:  # a store that fails to delete must not keep the actor alive
+            log.warning("%s: deleting consumer state failed: %s", self.path, e)
+        self.stop()
+
+    # -- acks --------------------------------------------------------------------------------
+
+    def _on_ack(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        toks = subject.split(".")
+        if len(toks) < 9:
+            return
+        try:
+            dc, sseq, dseq = int(toks[-5]), int(toks[-4]), int(toks[-3])
+        except ValueError:
+            return
+        body = data.strip()
+        now = time.time_ns()
+        respond = True
+        if body in (b"", b"+ACK", b"+OK"):
+            self._ack(sseq, dseq, now)
+        elif body.startswith(b"-NAK"):
+            self._nak(sseq, dseq, dc, body[4:].strip(), now)
+        elif body.startswith(b"+WPI"):
+            p = self.pending.get(sseq)
+            if p is not None:
+                p[1] = now  # resets ack_wait
+                self._arm(now + self._wait_for(self.rdc.get(sseq, 1)))
+        elif body.startswith(b"+NXT"):
+            self._ack(sseq, dseq, now)
+            if reply:
+                self._on_next(subject, reply, b"", body[4:].strip())
+            respond = False
+        elif body.startswith(b"+TERM"):
+            reason = body[5:].strip().decode(errors="replace")
+            if sseq in self.pending:
+                self._advisory("MSG_TERMINATED", {
+                    "type": "io.nats.jetstream.advisory.v1.terminated",
+                    "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc,
+                    "reason": reason})
+            self._ack(sseq, dseq, now)
+        else:
+            return
+        if reply and respond:
+            self._out.append((reply, None, b"", b"", None))
+
+    def _ack(self, sseq: int, dseq: int, now: int) -> None:
+        self.ack_last_active = now
+        if self.ack_policy == "none":
+            return
+        if self.ack_policy == "all":
+            if sseq <= self.asflr:
+                return
+            acked = [s for s in self.pending if s <= sseq]
+            for s in acked:
+                del self.pending[s]
+                self.rdc.pop(s, None)
+                if s in self.rdq_set:
+                    self.rdq_set.discard(s)
+                    self.rdq.remove(s)
+            self._acked_out.extend(sorted(acked))
+            self.adflr, self.asflr = max(self.adflr, dseq), max(self.asflr, sseq)
+            if not self.pending:
+                self.adflr, self.asflr = self.dseq - 1, max(self.asflr, self.sseq - 1)
+            self._dirty = True
+            return
+        p = self.pending.pop(sseq, None)
+        if p is None:
+            return
+        self.rdc.pop(sseq, None)
+        if sseq in self.rdq_set:
+            self.rdq_set.discard(sseq)
+            self.rdq.remove(sseq)
+        self._acked_out.append(sseq)
+        self._advance_floor(sseq, p[0])
+        self._dirty = True
+
+    def _advance_floor(self, sseq: int, dseq: int) -> None:
+        if not self.pending:
+            self.adflr = self.dseq - 1
+            self.asflr = self.sseq - 1 if not self.lss else max(self.asflr, sseq)
+            return
+        if dseq == self.adflr + 1 or sseq <= self.asflr + 1 or sseq < min(self.pending):
+            low = min(self.pending)
+            self.asflr = max(self.asflr, low - 1)
+            self.adflr = max(self.adflr, self.pending[low][0] - 1)
+
+    def _nak(self, sseq: int, dseq: int, dc: int, arg: bytes, now: int) -> None:
+        p = self.pending.get(sseq)
+        if p is None or self.ack_policy == "none":
+            return
+        delay = 0
+        if arg:
+            if arg.startswith(b"{"):
+                try:
+                    delay = int(json.loads(arg).get("delay") or 0)
+                except (ValueError, AttributeError, TypeError):
+                    delay = 0
+            else:
+                delay = _parse_duration(arg.decode(errors="replace")) or 0
+        self._advisory("MSG_NAKED", {
+            "type": "io.nats.jetstream.advisory.v1.nak",
+            "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc})
+        if delay > 0:
+            # due when ts + wait == now + delay
+            p[1] = now + delay - self._wait_for(self.rdc.get(sseq, 1))
+            self._arm(now + delay)
+        else:
+            self._queue_redelivery(sseq)
+        self._dirty = True
+
+    def _queue_redelivery(self, sseq: int) -> None:
+        if sseq in self.rdq_set or sseq not in self.pending:
+            return
+        dc = self.rdc.get(sseq, 1)
+        if self.max_deliver > 0 and dc >= self.max_deliver:
+            self._max_delivered(sseq, dc)
+            return
+        self.rdq.append(sseq)
+        self.rdq_set.add(sseq)
+
+    def _max_delivered(self, sseq: int, dc: int) -> None:
+        """The last allowed delivery timed out: stop tracking it (the reference's behaviour:
+        the message leaves pending and the ack floor may move), and say so."""
+        p = self.pending.pop(sseq, None)
+        self.rdc.pop(sseq, None)
+        self._advisory("MAX_DELIVERIES", {
+            "type": "io.nats.jetstream.advisory.v1.max_deliver",
+            "stream_seq": sseq, "deliveries": dc})
+        if p is not None:
+            self._advance_floor(sseq, p[0])
+        self._dirty = True
+
+    def _advisory(self, kind: str, body: dict) -> None:
+        adv = {"type": body.pop("type"), "id": _random_id()[:22], "timestamp": rfc3339(time.time_ns()),
+               "stream": self.stream, "consumer": self.name}
+        adv.update(body)
+        self._out.append((f"{ADVISORY_PREFIX}.{kind}.{self.stream}.{self.name}", None, b"",
+                          json.dumps(adv, separators=(",", ":")).encode(), None))
+
+    # -- flow control and push interest ------------------------------------------------------
+
+    def _on_fc(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        if self.fc_out is not None and subject == self.fc_out[0]:
+            self.pbytes = max(0, self.pbytes - self.fc_out[1])
+            self.fc_out = None
+            self.push_active = True
+
+    def _on_noresp(self, subject, reply) -> None:
+        """A push delivery found no subscriber: the consumer is not bound. Undo the delivery
+        (it goes back for redelivery without counting) and stop pushing until interest
+        returns (probed with the next message on the timer)."""
+        if isinstance(subject, bytes):
+            subject = subject.decode()
+        if isinstance(reply, bytes):
+            reply = reply.decode()
+        if not self.deliver_subject or subject != self.deliver_subject or not reply:
+            return
+        toks = reply.split(".")
+        if len(toks) < 9 or not reply.startswith(ACK_PREFIX):
+            return
+        try:
+            sseq = int(toks[-4])
+        except ValueError:
+            return
+        if self.push_active:
+            self.push_active = False
+            self.inactive_since = time.time_ns()
+        if sseq in self.pending:
+            if self.rdc.get(sseq, 1) > 1:
+                self.rdc[sseq] -= 1
+                if self.rdc[sseq] == 1:
+                    del self.rdc[sseq]
+            if sseq not in self.rdq_set:
+                self.rdq.appendleft(sseq)
+                self.rdq_set.add(sseq)
+        elif self.ack_policy == "none":
+            # not tracked: go back to it (sequences after it are sent again too)
+            if sseq < self.sseq:
+                self.sseq = sseq
+                self.last_delivered_sseq = sseq - 1
+                self.buf.clear()
+                self.caught_up = False
+                self.covered = 0
+        self._arm(time.time_ns() + 250_000_000)  # probe for interest
+        self._probe_due = True
+
+    # -- pull requests -----------------------------------------------------------------------
+
+    def _on_next(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        if not reply:
+            return
+        now = time.time_ns()
+        if self.deliver_subject:
+            self._out.append((reply, None, _status(409, "Consumer is push based"), b"", None))
+            return
+        body = data.strip()
+        batch, max_bytes, expires, no_wait, hb = 1, 0, 0, False, 0
+        if body:
+            if body[:1] == b"{":
+                try:
+                    req = json.loads(body)
+                    batch = int(req.get("batch") or 1)
+                    max_bytes = int(req.get("max_bytes") or 0)
+                    expires = int(req.get("expires") or 0)
+                    no_wait = bool(req.get("no_wait"))
+                    hb = int(req.get("idle_heartbeat") or 0)
+                except (ValueError, TypeError, AttributeError):
+                    self._out.append((reply, None, _status(400, "Bad Request"), b"", None))
+                    return
+            else:
+                try:
+                    batch = int(body)
+                except ValueError:
+                    self._out.append((reply, None, _status(400, "Bad Request"), b"", None))
+                    return
+        if batch <= 0:
+            batch = 1
+        if self.max_batch and batch > self.max_batch:
+            self._out.append((reply, None, _status(409, f"Exceeded MaxRequestBatch of {self.max_batch}"), b"", None))
+            return
+        if self.max_expires and (expires == 0 or expires > self.max_expires):
+            self._out.append((reply, None, _status(409, f"Exceeded MaxRequestExpires of {_go_duration(self.max_expires)}"), b"", None))
+            return
+        if self.max_req_bytes and max_bytes > self.max_req_bytes:
+            self._out.append((reply, None, _status(409, f"Exceeded MaxRequestMaxBytes of {self.max_req_bytes}"), b"", None))
+            return
+        if hb:
+            if not expires:
+                self._out.append((reply, None, _status(400, "Bad Request - heartbeat for no expire request"), b"", None))
+                return
+            if hb * 2 > expires:
+                self._out.append((reply, None, _status(400, "Bad Request - heartbeat value too large"), b"", None))
+                return
+        if len(self.waiting) >= self.max_waiting:
+            self._out.append((reply, None, _status(409, "Exceeded MaxWaiting"), b"", None))
+            return
+        r = PullRequest(reply, batch, max_bytes, now + expires if expires else 0, no_wait, hb, now)
+        self.inactive_since = now
+        if no_wait:
+            # deliver what there is now, then say there is no more
+            self.waiting.appendleft(r)
+            self._kick()
+            if r in self.waiting:
+                self.waiting.remove(r)
+                if r.delivered == 0 or not expires:
+                    self._out.append((reply, None, _ST_NO_MESSAGES, b"", None))
+                else:
+                    self._out.append((reply, None, _status(408, "Request Timeout", {
+                        "Nats-Pending-Messages": r.batch, "Nats-Pending-Bytes": r.max_bytes}), b"", None))
+                if not self.waiting:
+                    self.inactive_since = now
+            return
+        self.waiting.append(r)
+        self._arm_later(now)
+
+    # -- delivery ----------------------------------------------------------------------------
+
+    def _can_deliver(self) -> bool:
+        if self.deliver_subject:
+            if not self.push_active and not self._probe_due:
+                return False
+            if self.flow_control and self.fc_out is not None and self.pbytes >= FC_STALL_BYTES:
+                return False
+            return True
+        return bool(self.waiting)
+
+    def _kick(self) -> None:
+        """Deliver while there is someone to deliver to and something to deliver."""
+        if self._deleted:
+            return
+        now = 0
+        sent = 0
+        while self._can_deliver():
+            item = self.held
+            if item is None:
+                item = self._next_msg()
+                if item is None:
+                    break
+            msg, dc = item
+            if self.not_before:
+                now = time.time_ns()
+                if now < self.not_before:
+                    self.held = item
+                    self._arm(self.not_before)
+                    break
+            self.held = None
+            if not self._deliver(msg, dc):
+                self.held = item
+                break
+            sent += 1
+            if self._probe_due and not self.push_active:
+                self._probe_due = False
+                break  # one probe until interest is back
+            if sent >= 1024:
+                # let other actors run; continue with a fresh mailbox message
+                self.actor_ref.tell(("tick",))
+                break
+
+    def _ack_pending_full(self) -> bool:
+        return (self.ack_policy != "none" and self.max_ack_pending > 0
+                and len(self.pending) >= self.max_ack_pending)
+
+    def _next_msg(self):
+        """(StoredMsg, delivery count) of the next message to send, or None."""
+        while self.rdq:
+            sseq = self.rdq[0]
+            m = self._load(sseq)
+            self.rdq.popleft()
+            self.rdq_set.discard(sseq)
+            if m is None or sseq not in self.pending:
+                self._drop_pending(sseq)
+                self._dirty = True
+                continue
+            dc = self.rdc.get(sseq, 1) + 1
+            return m, dc
+        if self._ack_pending_full():
+            return None
+        while self.lss:
+            sseq = self.lss[0]
+            m = self._load(sseq)
+            if m is None:
+                self.lss.popleft()
+                continue
+            return m, 1
+        while True:
+            if not self.buf:
+                if self.caught_up:
+                    return None
+                msgs = self._ask("load_next", self.filters, self.sseq, LOAD_BATCH, 0)
+                if msgs is None:
+                    return None
+                for m in msgs:
+                    if m.seq >= self.sseq:
+                        self.buf.append(m)
+                if msgs:
+                    self.covered = max(self.covered, msgs[-1].seq)
+                if len(msgs) < LOAD_BATCH:
+                    self.caught_up = True
+                if not self.buf:
+                    return None
+            m = self.buf[0]
+            if m.seq < self.sseq:
+                self.buf.popleft()
+                continue
+            return m, 1
+
+    def _load(self, seq: int):
+        for m in self.buf:
+            if m.seq == seq:
+                return m
+            if m.seq > seq:
+                break
+        return self._ask("load_msg", seq)
+
+    def _num_pending(self) -> int:
+        if self.lss:
+            n = self._ask("num_pending", self.filters, self.sseq, True)
+            return n or 0
+        if self.caught_up:
+            return sum(1 for m in self.buf if m.seq >= self.sseq)
+        n = self._ask("num_pending", self.filters, self.sseq, False)
+        return n or 0
+
+    def _deliver(self, msg: StoredMsg, dc: int) -> bool:
+        """Send one message (new when dc == 1); False if the current pull request cannot take
+        it (it was answered and removed; try again with the next)."""
+        hdr, data = msg.hdr, msg.data
+        if self.headers_only:
+            size_h = f"Nats-Msg-Size: {len(data)}\r\n".encode()
+            hdr = (hdr[:-2] + size_h + b"\r\n") if hdr else b"NATS/1.0\r\n" + size_h + b"\r\n"
+            data = b""
+        size = len(msg.subject) + len(hdr) + len(data)
+        r = None
+        if not self.deliver_subject:
+            r = self.waiting[0]
+            if r.max_bytes and size > r.max_bytes:
+                self.waiting.popleft()
+                self._out.append((r.reply, None, _status(409, "Message Size Exceeds MaxBytes"), b"", None))
+                if not self.waiting:
+                    self.inactive_since = time.time_ns()
+                return False
+        now = time.time_ns()
+        new = dc == 1 and msg.seq >= self.sseq
+        if new:
+            self.sseq = msg.seq + 1
+            self.last_delivered_sseq = msg.seq
+            if self.lss and self.lss[0] == msg.seq:
+                self.lss.popleft()
+            if self.buf and self.buf[0].seq == msg.seq:
+                self.buf.popleft()
+            npend = self._np_after()
+        else:
+            npend = self._np_after()
+        dseq = self.dseq
+        self.dseq += 1
+        reply = f"{ACK_PREFIX}.{self.stream}.{self.name}.{dc}.{msg.seq}.{dseq}.{msg.ts}.{npend}"
+        if self.ack_policy == "none":
+            self.adflr, self.asflr = dseq, max(self.asflr, msg.seq)
+            if new:
+                self._acked_out.append(msg.seq)
+        else:
+            p = self.pending.get(msg.seq)
+            if p is None:
+                self.pending[msg.seq] = [dseq, now]
+            else:
+                p[1] = now
+            if dc > 1:
+                self.rdc[msg.seq] = dc
+            self._arm(now + self._wait_for(dc))
+        self._dirty = True
+        self.last_active = now
+        if r is not None:
+            self._out.append((r.reply, reply, hdr, data, msg.subject))
+            r.batch -= 1
+            r.delivered += 1
+            if r.max_bytes:
+                r.max_bytes -= size
+            if r.hb:
+                r.hb_next = now + r.hb
+            if r.batch <= 0:
+                self.waiting.popleft()
+                if not self.waiting:
+                    self.inactive_since = now
+        else:
+            self._out.append((self.deliver_subject, reply, hdr, data, msg.subject))
+            if self.idle_heartbeat:
+                self.hb_next = now + self.idle_heartbeat
+            if self.flow_control:
+                self.pbytes += size
+                if self.fc_out is None and self.pbytes >= FC_BYTES:
+                    self.fc_ids += 1
+                    fc = f"{FC_PREFIX}.{self.stream}.{self.name}.{self.fc_ids}"
+                    self.fc_out = (fc, self.pbytes)
+                    self._out.append((self.deliver_subject, fc, _ST_FC, b"", None))
+        # pacing
+        if self.rate_limit > 0:
+            self.not_before = now + int(size * 8 * 1e9 / self.rate_limit)
+        elif self.replay_original and new:
+            nxt = self._peek_next_new()
+            self.not_before = now + max(0, nxt.ts - msg.ts) if nxt is not None else 0
+        return True
+
+    def _np_after(self) -> int:
+        """num_pending as the reply subject shows it: what is left after this delivery."""
+        if self.caught_up and not self.lss:
+            return sum(1 for m in self.buf if m.seq >= self.sseq)
+        if self._np_cache[0] != self.sseq:
+            self._np_cache = (self.sseq, self._num_pending())
+        return self._np_cache[1]
+
+    def _peek_next_new(self):
+        if self.buf:
+            return self.buf[0]
+        if self.caught_up:
+            return None
+        msgs = self._ask("load_next", self.filters, self.sseq, 1, 0) or []
+        return msgs[0] if msgs else None
+
+    # -- info --------------------------------------------------------------------------------
+
+    def _info(self) -> dict:
+        now = time.time_ns()
+        delivered = {"consumer_seq": self.dseq - 1, "stream_seq": max(self.sseq - 1, 0)
+                     if not self.lss else self.last_delivered_sseq}
+        if self.last_active:
+            delivered["last_active"] = rfc3339(self.last_active)
+        floor = {"consumer_seq": self.adflr, "stream_seq": self.asflr}
+        if self.ack_last_active:
+            floor["last_active"] = rfc3339(self.ack_last_active)
+        info = {
+            "stream_name": self.stream,
+            "name": self.name,
+            "created": rfc3339(self.created),
+            "config": self.config,
+            "delivered": delivered,
+            "ack_floor": floor,
+            "num_ack_pending": len(self.pending),
+            "num_redelivered": sum(1 for n in self.rdc.values() if n > 1),
+            "num_waiting": len(self.waiting),
+            "num_pending": self._num_pending(),
+        }
+        if self.deliver_subject and self.push_active:
+            info["push_bound"] = True
+        info["ts"] = rfc3339(now)
+        return info
+
+
+def _tick(ref) -> None:
+    try:
+        ref.tell(("tick",))
+    except pykka.ActorDeadError:
+        pass
+
+
+def _go_duration(ns: int) -> str:
+    """Go's time.Duration String() for whole and fractional seconds, ms, us and ns."""
+    if ns == 0:
+        return "0s"
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1_000:g}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1_000_000:g}ms"
+    secs = ns / 1e9
+    h, rem = divmod(ns, 3_600_000_000_000)
+    m, rem = divmod(rem, 60_000_000_000)
+    s = rem / 1e9
+    out = ""
+    if h:
+        out += f"{h}h"
+    if h or m:
+        out += f"{m}m"
+    out += f"{s:g}s" if secs else "0s"
+    return out
