@@ -3,6 +3,7 @@
     /server (one_for_one)
     ├── config      running options; reloads
     ├── router      (one_for_one) shard-0 .. shard-N-1: the subscription index
+    ├── jetstream   (when enabled) streams and consumers (actors/jetstream.py)
     ├── clients     (temporary children) cid-1, cid-2, ...: one per connection
     ├── listener    the client accept loop
     └── monitor     HTTP monitoring, when a monitoring port is set
@@ -101,6 +102,8 @@ class ServerContext:
         if o.auth.required and not o.auth.no_auth_user:
             self.info_base["auth_required"] = True  # forced off by no_auth_user, as the reference
         self.info_base["max_payload"] = o.max_payload
+        if o.jetstream.enabled:
+            self.info_base["jetstream"] = True
         if o.client_advertise:
             self.info_base["connect_urls"] = [o.client_advertise]
 
@@ -144,6 +147,12 @@ class Server(Supervisor):
                  _spec("router", Router, ctx, "router"),
                  _spec("clients", Clients, ctx, "clients"),
                  _spec("listener", Listener, ctx, "listener")]
+        if ctx.options.jetstream.enabled:
+            from .jetstream import JetStream
+
+            # after the router (streams subscribe), before the listener (ready once recovered)
+            specs.insert(specs.index(next(sp for sp in specs if sp.id == "clients")),
+                         _spec("jetstream", JetStream, ctx, "jetstream"))
         if ctx.http_sock is not None:
             specs.append(_spec("monitor", Monitor, ctx, "monitor"))
         super().__init__("/server", None, "server", specs)
