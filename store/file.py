@@ -176,7 +176,10 @@ class FileStore(IndexedStore):
         blk.wfd = os.open(blk.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._blocks.append(blk)
         self._cur = blk
-        self._emit(_control(T_META, self._first, self._last, self._last_ts))
+        # records found unreadable at open (wrong key, damage) stay above the floor: a later
+        # open with the right key, or a repaired block, still finds them
+        floor = min(self._first, self._lost[0]) if self._lost else self._first
+        self._emit(_control(T_META, floor, self._last, self._last_ts))
         return blk
 
     def _emit(self, rec: bytes) -> int:
@@ -322,6 +325,7 @@ class FileStore(IndexedStore):
                 os.close(fd)
 
     def _forget_all(self, first):
+        self._lost = []
         self._cache.clear()
         self._cache_bytes = 0
         self._buf = bytearray()
@@ -350,6 +354,8 @@ class FileStore(IndexedStore):
             os.fsync(self._cur.wfd)
 
     def compact(self, seq: int) -> int:
+        if self._lost:
+            self._lost = [q for q in self._lost if q >= seq]
         if self._first < seq <= self._last:
             self._emit_control(_control(T_FLOOR, seq))
             self._no_tomb = True
@@ -377,6 +383,8 @@ class FileStore(IndexedStore):
 
     def _compact_blocks(self) -> None:
         dirty, self._dirty = self._dirty, set()
+        # a damaged block is never removed or rewritten: what could not be read stays on disk
+        dirty = {b for b in dirty if not b.damaged}
         doomed = [b for b in dirty if b is not self._cur and b.live == 0 and b in self._blocks]
         if doomed:
             gone = set(doomed)
@@ -533,6 +541,8 @@ class FileStore(IndexedStore):
         if undecryptable > 5:
             self._problems.append(f"{undecryptable} message records could not be read "
                                   f"(wrong encryption key or cipher?)")
+        # a sequence that may have been acknowledged is never handed out again
+        last = max([last, *(q for q in lost if q >= floor)])
         self._last = max(last, floor - 1)
         self._first = self._last + 1
         self._last_ts = last_ts

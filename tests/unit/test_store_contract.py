@@ -36,18 +36,42 @@ if FileStore is not None:
     FACTORIES["file-aes"] = _file("aes")
 
 
+def snapshot(s):
+    st = s.state(deleted_details=True)
+    msgs = []
+    m = s.load_next_msg(">", 0)
+    while m is not None:
+        msgs.append(m)
+        m = s.load_next_msg(">", m.seq + 1)
+    return st, msgs, {k: (v.msgs, v.first, v.last) for k, v in s.subjects_state().items()}
+
+
 @pytest.fixture(params=list(FACTORIES))
 def make(request, tmp_path):
     made = []
 
     def mk(limits=None, first_seq=1):
-        s = FACTORIES[request.param](tmp_path, limits or StreamLimits(), first_seq)
-        made.append(s)
+        limits = limits or StreamLimits()
+        s = FACTORIES[request.param](tmp_path, limits, first_seq)
+        made.append((s, limits, first_seq))
         return s
 
     yield mk
-    for s in made:
-        s.close()
+    for s, limits, first_seq in made:
+        deleted = getattr(s, "_dir", None) and not (tmp_path / "S").exists()
+        if request.param.startswith("file") and not deleted:
+            # every contract test doubles as a recovery test: what was flushed comes back
+            before = snapshot(s)
+            s.close()
+            again = FACTORIES[request.param](tmp_path, s._limits, first_seq)
+            try:
+                after = snapshot(again)
+                assert after == before, "state after reopen differs"
+                assert again.problems() == []
+            finally:
+                again.close()
+        else:
+            s.close()
 
 
 def fill(s, n, subj=lambda i: "foo", ts0=None):
