@@ -174,10 +174,10 @@ def parse_operator_options(conf) -> tuple[OperatorOptions, list[str]]:
         elif lk == "resolver_preload":
             preload = _parse_preload(value, where, errors)
         elif lk == "resolver_pinned_accounts":
-            pinned = _parse_string_list(value, where, errors, "resolver_pinned_accounts")
+            pinned, _ = _parse_string_list(value, where, errors, "resolver_pinned_accounts")
         elif lk in ("trusted", "trusted_keys"):
-            trusted = _parse_string_list(value, where, errors, "trusted")
-            for k in trusted:
+            trusted, where = _parse_string_list(value, where, errors, "trusted")
+            for k in trusted:  # the reference reports these at the array's last item
                 if not _jwt.is_public_key(k, _jwt.OPERATOR):
                     errors.append(where + f'trust key "{k}" required to be a valid public operator nkey')
     system_account = ""
@@ -304,24 +304,24 @@ def _parse_preload(value, where: str, errors: list) -> list:
     return out
 
 
-def _parse_string_list(value, where: str, errors: list, what: str) -> list:
+def _parse_string_list(value, where: str, errors: list, what: str) -> tuple[list, str]:
+    """The strings of a string-or-array value, and the position of its last item."""
     if isinstance(value, str):
-        return [value]
+        return [value], where
     if isinstance(value, list):
         out = []
+        positions = getattr(value, "positions", None)
         for i, item in enumerate(value):
+            if positions and i < len(positions) and positions[i]:
+                file, line, col = positions[i]
+                where = f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
             if isinstance(item, str):
                 out.append(item)
             else:
-                positions = getattr(value, "positions", None)
-                at = where
-                if positions and i < len(positions) and positions[i]:
-                    file, line, col = positions[i]
-                    at = f"{file}:{line}:{col}: "
-                errors.append(at + f"error parsing {what}: unsupported type in array {_go_type(item)}")
-        return out
+                errors.append(where + f"error parsing {what}: unsupported type in array {_go_type(item)}")
+        return out, where
     errors.append(where + f"error parsing {what}: unsupported type {_go_type(value)}")
-    return []
+    return [], where
 
 
 # -- start-time checks ---------------------------------------------------------------------------
