@@ -49,6 +49,10 @@ Logging Options:
     -DV                              Debug and trace
     -DVV                             Debug and verbose trace (traces system account as well)
 
+JetStream Options:
+    -js, --jetstream                 Enable JetStream functionality
+    -sd, --store_dir <dir>           Set the storage directory
+
 Authorization Options:
         --user <user>                User required for connections
         --pass <password>            Password required for connections
@@ -90,6 +94,8 @@ FLAGS = [
     Flag(("VV",), "trace_verbose", "bool"),
     Flag(("DV",), "debug_trace", "bool"),
     Flag(("DVV",), "debug_trace_verbose", "bool"),
+    Flag(("js", "jetstream"), "js_enabled", "bool"),
+    Flag(("sd", "store_dir"), "js_store_dir", "str"),
     Flag(("user",), "username", "str"),
     Flag(("pass",), "password", "str"),
     Flag(("auth",), "authorization", "str"),
@@ -102,7 +108,6 @@ NOT_YET = {
     "ms": "https monitoring", "https_port": "https monitoring",
     "s": "syslog", "syslog": "syslog", "r": "remote syslog", "remote_syslog": "remote syslog",
     "log_size_limit": "log size limits", "max_traced_msg_len": "trace length limits",
-    "js": "JetStream", "jetstream": "JetStream", "sd": "JetStream", "store_dir": "JetStream",
     "tls": "TLS", "tlscert": "TLS", "tlskey": "TLS", "tlsverify": "TLS", "tlscacert": "TLS",
     "help_tls": "TLS", "routes": "clustering", "cluster": "clustering",
     "cluster_listen": "clustering", "cluster_name": "clustering", "no_advertise": "clustering",
@@ -167,7 +172,7 @@ def flag_overrides(flags: dict) -> dict:
     over = {}
     for key in ("host", "port", "server_name", "pid_file", "http_port", "client_advertise",
                 "ports_file_dir", "log_file", "logtime", "logtime_utc", "username", "password",
-                "authorization"):
+                "authorization", "js_enabled", "js_store_dir"):
         if key in flags:
             over[key] = flags[key]
     if flags.get("debug") or flags.get("debug_trace") or flags.get("debug_trace_verbose"):

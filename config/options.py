@@ -71,6 +71,14 @@ class Options:
     def with_(self, **changes) -> "Options":
         """A copy with `changes`; `username`, `password` and `authorization` (the flags --user,
         --pass, --auth, named as the reference's fields) go into `auth`, overriding the file."""
+        js_flags = {k: changes.pop(k) for k in ("js_enabled", "js_store_dir") if k in changes}
+        if js_flags:  # -js and -sd/--store_dir: on top of the file's jetstream block
+            js = changes.get("jetstream", self.jetstream)
+            if "js_enabled" in js_flags:
+                js = js.with_(enabled=js_flags["js_enabled"])
+            if "js_store_dir" in js_flags:
+                js = js.with_(store_dir=js_flags["js_store_dir"])
+            changes["jetstream"] = js
         flags = {k: changes.pop(k) for k in ("username", "password", "authorization") if k in changes}
         if flags:
             auth = changes.get("auth", self.auth)
