@@ -44,7 +44,7 @@ from .supervisor import ONE_FOR_ONE, ChildSpec, StartChild, StopChild, Superviso
 
 log = logging.getLogger("actor_nats")
 
-API_LEVEL = 2  # replaced at import time below by the reference's level for NATS_VERSION
+API_LEVEL = 5  # the reference's JetStream API level for NATS_VERSION
 API_PREFIX = "$JS.API."
 ASK_TIMEOUT = 5.0
 GLOBAL_ACCOUNT = "$G"
@@ -56,8 +56,15 @@ except ImportError:  # pragma: no cover
 
 if _jsapi is not None and hasattr(_jsapi, "API_LEVEL"):
     API_LEVEL = _jsapi.API_LEVEL
-else:
-    API_LEVEL = 2
+
+
+def _go_duration(seconds: float) -> str:
+    """Go's Duration.String() for sub-minute values ("1.152605ms", "2.5s")."""
+    ns = int(seconds * 1e9)
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
+        if ns >= size:
+            return f"{ns / size:.9f}".rstrip("0").rstrip(".") + unit
+    return f"{ns}ns"
 
 
 # -- options computed at start ------------------------------------------------------------------
@@ -130,9 +137,9 @@ def open_store(ctx, holder: StreamHolder) -> StreamStore:
     from ..store.file import FileStore  # noqa: lands with the file store
 
     js = ctx.options.jetstream
-    kwargs = {}
+    kwargs = {"sync_always": js.sync_always}
     if js.cipher and js.key:
-        kwargs = {"cipher": js.cipher, "key": js.key}
+        kwargs.update(cipher=js.cipher, key=js.key)
     return FileStore(holder.directory, limits, first, **kwargs)
 
 
@@ -196,9 +203,10 @@ class JetStream(Supervisor):
         super().__init__(path, parent, child_id, restarted=restarted)
 
     def started(self) -> None:
-        if not self.restarted:
-            log_startup(self.ctx)
+        t0 = time.monotonic()
         super().started()
+        if not self.restarted:
+            log.info("Took %s to start JetStream", _go_duration(time.monotonic() - t0))
 
     def child_specs(self):
         ctx = self.ctx

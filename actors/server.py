@@ -213,6 +213,10 @@ def run(options, load_options=None) -> int:
         return 1
     ctx.port = ctx.listen_sock.getsockname()[1]
     ctx.build_info()
+    if o.jetstream.enabled:
+        from .jetstream import log_startup
+
+        log_startup(ctx)  # the reference's banner, before "Listening for client connections"
     root = Server.start(ctx)
     log.info("Listening for client connections on %s", _hostport(o.host, ctx.port))
     _write_files(ctx)

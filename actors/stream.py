@@ -667,8 +667,15 @@ class Stream(InternalClient, Supervisor):
                 return self.child_path(name)
             if action == "create":
                 return E.JSConsumerAlreadyExistsError()
-            # an update: the consumer is restarted with its new config
-            self._stop_consumer(name)
+            # an update: the consumer applies its new config and keeps its state
+            self.store.consumer_store(name).save_config({**config, "_created": created})
+            self._cons[name]["filters"] = consumer_filters(config)
+            ref = registry.ref(self.child_path(name))
+            if ref is not None:
+                ref.tell(("update_config", config))
+            spec = self._consumer_spec(name, config, created)
+            self.children[name].spec = spec  # restarts use the new config
+            return self.child_path(name)
         else:
             if action == "update":
                 return E.JSConsumerDoesNotExistError()
@@ -718,6 +725,14 @@ class Stream(InternalClient, Supervisor):
         if self.config.get("retention") == "interest":
             self._recheck_interest()
         return True
+
+    def _m_consumer_inactive(self, name: str):
+        """An ephemeral consumer past its inactive_threshold asks to be deleted."""
+        if name in self._cons:
+            self._drop_consumer(name)
+            if self.config.get("retention") == "interest":
+                self._recheck_interest()
+        return None
 
     def _stop_consumer(self, name: str) -> None:
         if name in self.children:
