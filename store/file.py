@@ -12,7 +12,7 @@ Record (little-endian): `len u32` (bytes after this field) · `type u8` · `seq 
 `crc32 u32` over everything before it. The payload of a message is `ts i64 · ttl i64 ·
 subj_len u16 · hdr_len u32 · subject · hdr · data`; with encryption it is `nonce · AEAD(that)`
 with the first 13 bytes as associated data (type has bit 0x80). Other record types carry no
-payload of interest: DEL (a tombstone for seq), ERASED (a message overwritten in place),
+payload of interest: DEL (a tombstone for seq), ERASED (a message overwritten in place; ts kept),
 SKIP (seq reserved, no message), FLOOR (every seq below is gone), META (first record of each
 block: floor = seq, last seq = ts, last ts = ttl; so removing older blocks never loses them).
 
@@ -311,7 +311,8 @@ class FileStore(IndexedStore):
 
     def _erase_in_place(self, ent: _Ent, seq: int) -> None:
         n = ent.rlen
-        body = PRE.pack(n - 4, T_ERASED, seq) + bytes(n - PRE_LEN - 4)
+        # keeps only the timestamp (last_ts survives erasing the last message)
+        body = PRE.pack(n - 4, T_ERASED, seq) + BODY.pack(ent.ts, 0, 0, 0) + bytes(n - PRE_LEN - BODY.size - 4)
         rec = body + CRC.pack(zlib.crc32(body))
         blk = ent.blk
         if blk is self._cur and ent.off >= blk.flushed:
@@ -511,6 +512,8 @@ class FileStore(IndexedStore):
                     ordered.append(seq)
                 elif t in (T_DEL, T_ERASED):
                     deleted.add(seq)
+                    if t == T_ERASED and seq >= last:
+                        last, last_ts = seq, BODY.unpack_from(rec, PRE_LEN)[0]
                     if t == T_DEL:
                         blk.tombs.append(seq)
                     else:
