@@ -46,6 +46,13 @@ log = logging.getLogger("actor_nats")
 
 API_LEVEL = 5  # the reference's JetStream API level for NATS_VERSION
 API_PREFIX = "$JS.API."
+# What the API actor subscribes to (under $JS.API. and $JS.<domain>.API.): not `>`, so that a
+# pull request to a consumer or a direct get from a stream that does not exist (or does not
+# allow direct gets) finds no responders, as with the reference.
+API_SUBSCRIPTIONS = ("INFO", "STREAM.>", "CONSUMER.CREATE.>", "CONSUMER.DURABLE.>",
+                     "CONSUMER.DELETE.>", "CONSUMER.INFO.>", "CONSUMER.NAMES.>", "CONSUMER.LIST.>",
+                     "CONSUMER.PAUSE.>", "CONSUMER.UNPIN.>", "CONSUMER.LEADER.>", "ACCOUNT.>",
+                     "META.>", "SERVER.>")
 ASK_TIMEOUT = 5.0
 GLOBAL_ACCOUNT = "$G"
 
@@ -433,9 +440,10 @@ class JsApi(InternalClient, Actor):
     def started(self) -> None:
         domain = self.ctx.options.jetstream.domain
         for account in all_accounts(self.ctx):
-            self.isubscribe("$JS.API.>", self._on_api(account, ""), account=account)
-            if domain:
-                self.isubscribe(f"$JS.{domain}.API.>", self._on_api(account, domain), account=account)
+            prefixes = [(API_PREFIX, "")] + ([(f"$JS.{domain}.API.", domain)] if domain else [])
+            for prefix, dom in prefixes:
+                for pattern in API_SUBSCRIPTIONS:
+                    self.isubscribe(prefix + pattern, self._on_api(account, dom), account=account)
 
     def cleanup(self) -> None:
         try:
@@ -467,8 +475,13 @@ class JsApi(InternalClient, Actor):
         if route is None:
             return  # not an API subject: the reference does not answer either
         kind, fn, args = route
-        self.api_total += 1
         self._cur_account = account
+        try:
+            self._serve(account, kind, fn, args, reply, data)
+        finally:
+            self.api_total += 1  # counted after: INFO shows the requests before it
+
+    def _serve(self, account, kind, fn, args, reply, data):
         if account_limits(self.ctx, account) is None:
             return self._answer(reply, kind, err=E.JSNotEnabledForAccountError())
         try:

@@ -612,6 +612,8 @@ class Stream(InternalClient, Supervisor):
             return E.JSStreamMsgDeleteFailedError(err="message delete not permitted")
         if self.config.get("sealed"):
             return E.JSStreamSealedError()
+        if seq > self.store.state().last_seq:
+            return E.JSStreamMsgDeleteFailedError(err="stream store EOF")
         if not self.store.remove_msg(seq, erase=not no_erase):
             return E.JSSequenceNotFoundError(seq=seq)
         self._forget_acked(seq)
