@@ -246,11 +246,12 @@ class Consumer(InternalClient, Actor):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def started(self) -> None:
-        if self.restarted:
+        # The Stream saved the config (with its `_created`) before starting us. A consumer
+        # started again with a new config (CONSUMER.CREATE as an update) keeps its state.
+        if self.restarted or _has_state(self.cstore.load()):
             self._recover()
         else:
             self._select_start()
-            self.cstore.save_config(self.config)
             self._persist()
         acc = self.account
         self._sids.append(self.isubscribe(f"{ACK_PREFIX}.{self.stream}.{self.name}.>", self._on_ack, account=acc))
@@ -620,7 +621,6 @@ class Consumer(InternalClient, Actor):
         old_filters = self.filters
         had_fc = self.flow_control
         self._apply_config(config)
-        self.cstore.save_config(self.config)
         if self.filters != old_filters:
             self.buf.clear()
             self.caught_up = False
@@ -763,23 +763,17 @@ class Consumer(InternalClient, Actor):
     def _queue_redelivery(self, sseq: int) -> None:
         if sseq in self.rdq_set or sseq not in self.pending:
             return
-        dc = self.rdc.get(sseq, 1)
-        if self.max_deliver > 0 and dc >= self.max_deliver:
-            self._max_delivered(sseq, dc)
-            return
         self.rdq.append(sseq)
         self.rdq_set.add(sseq)
 
     def _max_delivered(self, sseq: int, dc: int) -> None:
-        """The last allowed delivery timed out: stop tracking it (the reference's behaviour:
-        the message leaves pending and the ack floor may move), and say so."""
-        p = self.pending.pop(sseq, None)
-        self.rdc.pop(sseq, None)
+        """Its turn to be redelivered came after its last allowed delivery: as the reference,
+        it leaves pending without moving the ack floor (its redelivery count stays), and the
+        MAX_DELIVERIES advisory says so."""
+        self.pending.pop(sseq, None)
         self._advisory("MAX_DELIVERIES", {
             "type": "io.nats.jetstream.advisory.v1.max_deliver",
             "stream_seq": sseq, "deliveries": dc})
-        if p is not None:
-            self._advance_floor(sseq, p[0])
         self._dirty = True
 
     def _advisory(self, kind: str, body: dict) -> None:
@@ -963,8 +957,11 @@ class Consumer(InternalClient, Actor):
                 self._drop_pending(sseq)
                 self._dirty = True
                 continue
-            dc = self.rdc.get(sseq, 1) + 1
-            return m, dc
+            dc = self.rdc.get(sseq, 1)
+            if self.max_deliver > 0 and dc >= self.max_deliver:
+                self._max_delivered(sseq, dc)
+                continue
+            return m, dc + 1
         if self._ack_pending_full():
             return None
         while self.lss:
@@ -1135,6 +1132,10 @@ class Consumer(InternalClient, Actor):
             info["push_bound"] = True
         info["ts"] = rfc3339(now)
         return info
+
+
+def _has_state(st: ConsumerState) -> bool:
+    return bool(st.delivered_consumer or st.delivered_stream or st.ack_floor_stream or st.pending)
 
 
 def _tick(ref) -> None:
