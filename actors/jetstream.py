@@ -346,15 +346,15 @@ def normalize_stream(req: dict, name: str) -> dict:
     cfg.setdefault("retention", "limits")
     cfg.setdefault("discard", "old")
     cfg.setdefault("storage", "file")
-    if cfg["retention"] not in ("limits", "interest", "workqueue"):
-        raise _Reply(E.JSInvalidJSONError(err=f"can not unmarshal retention policy {cfg['retention']!r}"))
-    if cfg["storage"] not in ("file", "memory"):
-        raise _Reply(E.JSInvalidJSONError(err=f"can not unmarshal storage type {cfg['storage']!r}"))
-    if cfg["discard"] not in ("old", "new"):
-        raise _Reply(E.JSInvalidJSONError(err=f"can not unmarshal discard policy {cfg['discard']!r}"))
+    for key, allowed in (("retention", ("limits", "interest", "workqueue")), ("storage", ("file", "memory")),
+                         ("discard", ("old", "new"))):
+        if cfg[key] not in allowed:
+            raw = json.dumps(cfg[key])
+            quoted = '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            raise _Reply(E.JSInvalidJSONError(err=f"can not unmarshal {quoted}"))
     cfg["max_age"] = cfg.get("max_age") or 0
     if cfg["max_age"] < 0:
-        raise _Reply(E.JSStreamInvalidConfigError(err="max age needs to be >= 0"))
+        raise _Reply(E.JSStreamInvalidConfigError(err="max age can not be negative"))
     reps = cfg.get("num_replicas") or 1
     if reps > 1:
         raise _Reply(E.JSStreamReplicasNotSupportedError())

@@ -411,18 +411,18 @@ class Stream(InternalClient, Supervisor):
             if "Nats-Expected-Last-Msg-Id" in h:
                 if h["Nats-Expected-Last-Msg-Id"] != self._last_msg_id:
                     return self._pub_error(reply, E.JSStreamWrongLastMsgIDError(id=self._last_msg_id))
-            if "Nats-Rollup" in h:
-                rollup = h["Nats-Rollup"]
-                if not cfg.get("allow_rollup_hdrs"):
-                    return self._pub_error(reply, E.JSStreamRollupFailedError(err="rollup not permitted"))
-                if rollup not in ("sub", "all"):
-                    return self._pub_error(reply, E.JSStreamRollupFailedError(
-                        err=f'rollup value invalid: "{rollup}"'))
+            rollup = h.get("Nats-Rollup", "")
         max_size = cfg.get("max_msg_size", -1)
         if max_size >= 0 and len(hdr) + len(data) > max_size:
             return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
         if max_size < 0 and len(hdr) + len(data) > self.ctx.options.max_payload:
             return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
+        if rollup:
+            if not cfg.get("allow_rollup_hdrs"):
+                return self._pub_error(reply, E.JSStreamRollupFailedError(err="rollup not permitted"))
+            if rollup not in ("sub", "all"):
+                return self._pub_error(reply, E.JSStreamRollupFailedError(
+                    err=f'rollup value invalid: "{rollup}"'))
         if cfg.get("discard") == "new" and not rollup:
             err = self._discard_new_check(subject, hdr, data)
             if err is not None:
@@ -456,7 +456,8 @@ class Stream(InternalClient, Supervisor):
         if mm > 0 and st.msgs >= mm:
             return E.JSStreamStoreFailedError(err="maximum messages exceeded")
         mb = cfg.get("max_bytes", -1)
-        if mb > 0 and st.bytes + len(subject) + len(hdr) + len(data) + 16 > mb:
+        overhead = getattr(self.store, "MSG_OVERHEAD", 16)  # the store's own accounting
+        if mb > 0 and st.bytes + len(subject) + len(hdr) + len(data) + overhead > mb:
             return E.JSStreamStoreFailedError(err="maximum bytes exceeded")
         mps = cfg.get("max_msgs_per_subject", -1)
         if cfg.get("discard_new_per_subject") and mps > 0:
