@@ -306,14 +306,13 @@ class Stream(InternalClient, Supervisor):
             seq -= 1
             if m is None:
                 continue
+            mid = parse_headers(m.hdr).get("Nats-Msg-Id", "") if m.hdr else ""
+            if m.seq == st.last_seq:
+                self._last_msg_id = mid
             if m.ts < cutoff:
                 break
-            if m.hdr:
-                mid = parse_headers(m.hdr).get("Nats-Msg-Id")
-                if mid:
-                    found.append((mid, m.seq, m.ts))
-                    if not self._last_msg_id:
-                        self._last_msg_id = mid
+            if mid:
+                found.append((mid, m.seq, m.ts))
         for mid, s, ts in reversed(found):
             self._dedupe[mid] = (s, ts)
 
@@ -431,9 +430,9 @@ class Stream(InternalClient, Supervisor):
             seq, ts = self.store.store_msg(subject, hdr, data, ttl=ttl)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
+        self._last_msg_id = msg_id  # of the last stored message, "" when it had none
         if msg_id:
             self._dedupe[msg_id] = (seq, ts)
-            self._last_msg_id = msg_id
             self._trim_dedupe(ts)
         if rollup == "sub":
             self.store.purge(subject=subject, seq=seq)

@@ -1,0 +1,246 @@
+"""JetStream stream API and publish acks over raw sockets, compared between actor-nats and the
+reference: each script of requests runs against both servers (`-js -sd <tmp>`), and every
+response must be the same once times and server ids are masked (JSON compared as dicts, in
+key order; PubAcks and direct-get headers compared as bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+
+import pytest
+
+from tests.wire.proto import connect
+
+TIME = re.compile(rb'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z')
+SERVER_ID = re.compile(rb'N[A-Z0-9]{55}')
+
+
+def js_server(start_server, impl: str, extra=()):
+    return start_server(impl, args=["-js", "-sd", tempfile.mkdtemp(prefix="an-js-"), *extra])
+
+
+class Requester:
+    """Request/reply over one raw connection (headers on, no_responders on)."""
+
+    def __init__(self, server):
+        self.w = connect(server, {"headers": True, "no_responders": True, "protocol": 1})
+        self.w.send(b"SUB _INBOX.t.* 1\r\n")
+        self.n = 0
+
+    def request(self, subject: str, body: bytes = b"", headers: dict | None = None, timeout: float = 2.0):
+        """(header block or None, payload) of the reply, or "timeout"."""
+        self.n += 1
+        reply = f"_INBOX.t.{self.n}"
+        if headers:
+            hdr = b"NATS/1.0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()) + b"\r\n"
+            self.w.send(f"HPUB {subject} {reply} {len(hdr)} {len(hdr) + len(body)}\r\n".encode() + hdr + body + b"\r\n")
+        else:
+            self.w.send(f"PUB {subject} {reply} {len(body)}\r\n".encode() + body + b"\r\n")
+        try:
+            op = self.w.read_op(timeout)
+        except TimeoutError:
+            return "timeout"
+        assert op.subject == reply.encode()
+        return op.headers, op.payload
+
+    def close(self):
+        self.w.close()
+
+
+def masked(resp):
+    if resp == "timeout":
+        return resp
+    hdr, payload = resp
+    hdr = SERVER_ID.sub(b"SID", TIME.sub(b"T", hdr)) if hdr else hdr
+    body = SERVER_ID.sub(b"SID", TIME.sub(b"T", payload))
+    if body.startswith(b"{"):
+        obj = json.loads(body)
+        return hdr, list(_items(obj))
+    return hdr, body
+
+
+def _items(obj, prefix=""):
+    """Flatten a JSON object to (path, value) in key order (so order is compared too)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _items(v, f"{prefix}.{k}")
+    else:
+        yield prefix, obj
+
+
+def run_script(server, script):
+    r = Requester(server)
+    try:
+        return [masked(r.request(subj, body.encode(), hdrs)) for subj, hdrs, body in script]
+    finally:
+        r.close()
+
+
+def compare(start_server, script, raw_bytes_for=()):
+    results = {impl: run_script(js_server(start_server, impl), script) for impl in ("reference", "actor")}
+    for i, (req, want, got) in enumerate(zip(script, results["reference"], results["actor"])):
+        assert got == want, f"request {i} {req}: reference {want!r}, actor-nats {got!r}"
+
+
+def S(subject, body="", **hdrs):
+    return (subject, {k.replace("_", "-"): v for k, v in hdrs.items()} or None, body)
+
+
+def H(subject, headers: dict, body=""):
+    return (subject, headers, body)
+
+
+def test_stream_crud_and_errors(start_server):
+    compare(start_server, [
+        S("$JS.API.INFO"),
+        S("$JS.API.STREAM.CREATE.S1", '{"name":"S1","subjects":["foo.>"]}'),
+        S("$JS.API.STREAM.CREATE.S1", '{"name":"S1","subjects":["foo.>"]}'),
+        S("$JS.API.STREAM.CREATE.S1", '{"name":"S1","subjects":["foo.*"]}'),
+        S("$JS.API.STREAM.CREATE.S2", '{"name":"S2","subjects":["foo.bar"]}'),
+        S("$JS.API.STREAM.CREATE.X", '{"name":"Y"}'),
+        S("$JS.API.STREAM.CREATE.X", '{bad'),
+        S("$JS.API.STREAM.CREATE.X", ""),
+        S("$JS.API.STREAM.CREATE.R", '{"name":"R","num_replicas":3}'),
+        S("$JS.API.STREAM.CREATE.M", '{"name":"M","subjects":["m"],"max_age":1000000000,"duplicate_window":2000000000}'),
+        S("$JS.API.STREAM.CREATE.M", '{"name":"M","subjects":["m"],"max_age":1000000000}'),
+        S("$JS.API.STREAM.CREATE.BAD", '{"name":"BAD","retention":"foo"}'),
+        S("$JS.API.STREAM.CREATE.BAD", '{"name":"BAD","discard_new_per_subject":true}'),
+        S("$JS.API.STREAM.CREATE.BAD", '{"name":"BAD","max_age":-5}'),
+        S("$JS.API.STREAM.CREATE.MD", '{"name":"MD","metadata":{"a":"b"},"description":"hi","subjects":["md"]}'),
+        S("$JS.API.STREAM.CREATE.MD", '{"name":"MD","metadata":{"a":"b"},"description":"hi","subjects":["md"]}'),
+        S("foo.a", "hello"),
+        S("foo.a", "hello"),
+        S("$JS.API.STREAM.INFO.S1"),
+        S("$JS.API.STREAM.INFO.S1", '{"subjects_filter":">"}'),
+        S("$JS.API.STREAM.INFO.NOPE"),
+        S("$JS.API.STREAM.NAMES"),
+        S("$JS.API.STREAM.NAMES", '{"subject":"foo.x"}'),
+        S("$JS.API.STREAM.NAMES", '{"subject":"bar.x"}'),
+        S("$JS.API.STREAM.LIST"),
+        S("$JS.API.STREAM.UPDATE.S1", '{"name":"S1","subjects":["foo.>","bar"],"storage":"memory"}'),
+        S("$JS.API.STREAM.UPDATE.S1", '{"name":"S1","subjects":["foo.>","bar"]}'),
+        S("$JS.API.STREAM.UPDATE.NOPE", '{"name":"NOPE"}'),
+        S("bar", "x"),
+        S("$JS.API.STREAM.DELETE.MD"),
+        S("$JS.API.STREAM.DELETE.MD"),
+        S("$JS.API.INFO"),
+    ])
+
+
+def test_publish_headers(start_server):
+    compare(start_server, [
+        S("$JS.API.STREAM.CREATE.D", '{"name":"D","subjects":["d.>"],"allow_rollup_hdrs":true,"storage":"memory"}'),
+        H("d.a", {"Nats-Msg-Id": "x1"}, "one"),
+        H("d.a", {"Nats-Msg-Id": "x1"}, "one"),
+        H("d.b", {"Nats-Expected-Stream": "Z"}, "two"),
+        H("d.b", {"Nats-Expected-Stream": "D"}, "two"),
+        H("d.b", {"Nats-Expected-Last-Sequence": "5"}, "two"),
+        H("d.b", {"Nats-Expected-Last-Sequence": "2"}, "two"),
+        H("d.b", {"Nats-Expected-Last-Msg-Id": "zz"}, "two"),
+        H("d.b", {"Nats-Expected-Last-Msg-Id": "x1"}, "two"),
+        H("d.c", {"Nats-Expected-Last-Subject-Sequence": "3"}, "two"),
+        H("d.c", {"Nats-Expected-Last-Subject-Sequence": "0"}, "two"),
+        H("d.c", {"Nats-Expected-Last-Subject-Sequence": "0"}, "two"),
+        H("d.e", {"Nats-TTL": "5s"}, "two"),
+        H("d.e", {"Nats-Rollup": "bad"}, "two"),
+        S("d.f", "1"), S("d.f", "2"),
+        H("d.f", {"Nats-Rollup": "sub"}, "three"),
+        S("$JS.API.STREAM.INFO.D", '{"subjects_filter":">"}'),
+        H("d.g", {"Nats-Rollup": "all"}, "four"),
+        S("$JS.API.STREAM.INFO.D"),
+        S("$JS.API.STREAM.CREATE.NR", '{"name":"NR","subjects":["nr.>"]}'),
+        H("nr.a", {"Nats-Rollup": "sub"}, "5"),
+    ])
+
+
+def test_limits_and_policies(start_server):
+    compare(start_server, [
+        S("$JS.API.STREAM.CREATE.N", '{"name":"N","subjects":["n.>"],"discard":"new","max_msgs":1,"max_msg_size":10}'),
+        S("n.a", "x"), S("n.a", "x"),
+        S("n.b", "xxxxxxxxxxxxxxxxxxxxxxxx"),
+        H("n.b", {"Nats-Rollup": "sub"}, "x"),
+        S("$JS.API.STREAM.CREATE.P", '{"name":"P","subjects":["p.>"],"discard":"new","max_msgs_per_subject":1,"discard_new_per_subject":true}'),
+        S("p.a", "x"), S("p.a", "x"), S("p.b", "x"),
+        S("$JS.API.STREAM.CREATE.B", '{"name":"B","subjects":["b.>"],"discard":"new","max_bytes":60}'),
+        S("b.a", "x"), S("b.a", "x"),
+        S("$JS.API.STREAM.CREATE.L", '{"name":"L","subjects":["l.>"],"max_msgs":2,"max_msgs_per_subject":1}'),
+        S("l.a", "1"), S("l.a", "2"), S("l.b", "3"), S("l.c", "4"),
+        S("$JS.API.STREAM.INFO.L", '{"deleted_details":true}'),
+        S("$JS.API.STREAM.CREATE.SE", '{"name":"SE","subjects":["se.>"],"deny_delete":true,"deny_purge":true}'),
+        S("se.a", "x"),
+        S("$JS.API.STREAM.MSG.DELETE.SE", '{"seq":1}'),
+        S("$JS.API.STREAM.PURGE.SE"),
+        S("$JS.API.STREAM.UPDATE.SE", '{"name":"SE","subjects":["se.>"],"deny_delete":true,"deny_purge":true,"sealed":true}'),
+        S("se.a", "x"),
+        S("$JS.API.STREAM.CREATE.I", '{"name":"I","subjects":["i.>"],"retention":"interest"}'),
+        S("i.a", "x"),
+        S("$JS.API.STREAM.INFO.I"),
+        S("$JS.API.STREAM.CREATE.W", '{"name":"W","subjects":["w.>"],"retention":"workqueue"}'),
+        S("w.a", "x"),
+        S("$JS.API.STREAM.INFO.W"),
+        S("$JS.API.STREAM.UPDATE.W", '{"name":"W","subjects":["w.>"],"retention":"limits"}'),
+        S("$JS.API.STREAM.CREATE.T", '{"name":"T","subjects":["t.>"],"allow_msg_ttl":true}'),
+        H("t.a", {"Nats-TTL": "bad"}, "x"),
+        H("t.a", {"Nats-TTL": "never"}, "x"),
+        H("t.a", {"Nats-TTL": "10s"}, "x"),
+        S("$JS.API.STREAM.INFO.T"),
+    ])
+
+
+def test_msg_get_delete_purge_direct(start_server):
+    compare(start_server, [
+        S("$JS.API.STREAM.CREATE.D", '{"name":"D","subjects":["d.>"],"allow_direct":true}'),
+        H("d.a", {"Nats-Msg-Id": "x1"}, "one"),
+        S("d.b", "two"), S("d.c", "three"), S("d.b", "four"), S("d.a", ""),
+        S("$JS.API.DIRECT.GET.D", '{"seq":1}'),
+        S("$JS.API.DIRECT.GET.D.d.b"),
+        S("$JS.API.DIRECT.GET.D"),
+        S("$JS.API.DIRECT.GET.D", '{"seq":100}'),
+        S("$JS.API.DIRECT.GET.D", '{bad'),
+        S("$JS.API.DIRECT.GET.D", '{"last_by_subj":"d.zz"}'),
+        S("$JS.API.DIRECT.GET.D", '{"next_by_subj":"d.b","seq":3}'),
+        S("$JS.API.DIRECT.GET.NOPE", '{"seq":1}'),
+        S("$JS.API.STREAM.MSG.GET.D", '{"seq":1}'),
+        S("$JS.API.STREAM.MSG.GET.D", '{"seq":5}'),
+        S("$JS.API.STREAM.MSG.GET.D", '{"seq":50}'),
+        S("$JS.API.STREAM.MSG.GET.D", '{"last_by_subj":"d.b"}'),
+        S("$JS.API.STREAM.MSG.GET.D", '{"next_by_subj":"d.b","seq":3}'),
+        S("$JS.API.STREAM.MSG.GET.D", '{}'),
+        S("$JS.API.STREAM.MSG.GET.D"),
+        S("$JS.API.STREAM.MSG.GET.NOPE", '{"seq":1}'),
+        S("$JS.API.STREAM.MSG.DELETE.D", '{"seq":2}'),
+        S("$JS.API.STREAM.MSG.DELETE.D", '{"seq":2}'),
+        S("$JS.API.STREAM.MSG.DELETE.D", '{"seq":3,"no_erase":true}'),
+        S("$JS.API.STREAM.INFO.D", '{"deleted_details":true}'),
+        S("$JS.API.STREAM.PURGE.D", '{"filter":"d.a"}'),
+        S("$JS.API.STREAM.PURGE.D", '{"seq":1,"keep":1}'),
+        S("$JS.API.STREAM.PURGE.D", '{bad'),
+        S("$JS.API.STREAM.PURGE.D", '{"keep":1}'),
+        S("$JS.API.STREAM.INFO.D"),
+        S("$JS.API.STREAM.PURGE.D"),
+        S("$JS.API.STREAM.INFO.D"),
+        S("$JS.API.STREAM.PURGE.NOPE"),
+        S("$JS.API.CONSUMER.MSG.NEXT.D.nope"),
+    ])
+
+
+def test_pub_ack_bytes(start_server):
+    """The PubAck bytes themselves, not just their JSON."""
+    for impl in ("reference", "actor"):
+        r = Requester(js_server(start_server, impl))
+        r.request("$JS.API.STREAM.CREATE.S", b'{"name":"S","subjects":["s"]}')
+        assert r.request("s", b"x") == (None, b'{"stream":"S","seq":1}'), impl
+        assert r.request("s", b"x", {"Nats-Msg-Id": "a"}) == (None, b'{"stream":"S","seq":2}'), impl
+        assert r.request("s", b"x", {"Nats-Msg-Id": "a"}) == (None, b'{"stream":"S","seq":2,"duplicate": true}'), impl
+        r.close()
+
+
+@pytest.mark.parametrize("impl", ["reference", "actor"])
+def test_no_jetstream_means_no_responders(start_server, impl):
+    r = Requester(start_server(impl))
+    hdr, _ = r.request("$JS.API.INFO")
+    assert hdr.startswith(b"NATS/1.0 503")
+    r.close()
