@@ -36,6 +36,7 @@ import shutil
 import struct
 import time
 import zlib
+from bisect import bisect_right
 
 from .base import ConsumerState, ConsumerStore, StoreCorruption, StoredMsg, StreamLimits
 from .crypto import DecryptError, Sealer
@@ -176,11 +177,13 @@ class FileStore(IndexedStore):
         blk.wfd = os.open(blk.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._blocks.append(blk)
         self._cur = blk
+        self._emit(_control(T_META, self._meta_floor(), self._last, self._last_ts))
+        return blk
+
+    def _meta_floor(self) -> int:
         # records found unreadable at open (wrong key, damage) stay above the floor: a later
         # open with the right key, or a repaired block, still finds them
-        floor = min(self._first, self._lost[0]) if self._lost else self._first
-        self._emit(_control(T_META, floor, self._last, self._last_ts))
-        return blk
+        return min(self._first, self._lost[0]) if self._lost else self._first
 
     def _emit(self, rec: bytes) -> int:
         """Append a record to the current block's buffer; returns its offset in the block."""
@@ -227,11 +230,19 @@ class FileStore(IndexedStore):
             return bytes(self._buf[p:p + rlen])
         return os.pread(self._rfd(blk), rlen, off)
 
-    def _block_for(self, seq: int) -> _Block | None:
-        for blk in self._blocks:
-            if blk.first_msg and blk.first_msg <= seq <= blk.last_msg:
-                return blk
-        return None
+    def _block_finder(self):
+        """seq -> the block whose message records span it, or None (blocks hold ascending
+        ranges); built once per compaction pass."""
+        blocks = [b for b in self._blocks if b.first_msg]
+        firsts = [b.first_msg for b in blocks]
+
+        def find(seq: int) -> _Block | None:
+            i = bisect_right(firsts, seq) - 1
+            if i >= 0 and seq <= blocks[i].last_msg:
+                return blocks[i]
+            return None
+
+        return find
 
     # ---- IndexedStore hooks ----------------------------------------------------------------
 
@@ -259,11 +270,15 @@ class FileStore(IndexedStore):
         return ent
 
     def _trim_cache(self) -> None:
-        cache = self._cache
-        while self._cache_bytes > _CACHE_BYTES // 2 and cache:
-            s = next(iter(cache))
-            m = cache.pop(s)
-            self._cache_bytes -= len(m.subject) + len(m.hdr) + len(m.data) + 30 + (4 if m.hdr else 0)
+        """Keep the newest half (rebuilt at once: popping a dict's front one by one is slow)."""
+        items = list(self._cache.items())
+        total, cut = self._cache_bytes, 0
+        while total > _CACHE_BYTES // 2 and cut < len(items):
+            m = items[cut][1]
+            total -= len(m.subject) + len(m.hdr) + len(m.data) + 30 + (4 if m.hdr else 0)
+            cut += 1
+        self._cache = dict(items[cut:])
+        self._cache_bytes = total
 
     def _read(self, seq, ent):
         sm = self._cache.get(seq)
@@ -384,6 +399,8 @@ class FileStore(IndexedStore):
 
     def _compact_blocks(self) -> None:
         dirty, self._dirty = self._dirty, set()
+        if self._cur in dirty:
+            self._dirty.add(self._cur)  # looked at again once it is no longer the current block
         # a damaged block is never removed or rewritten: what could not be read stays on disk
         dirty = {b for b in dirty if not b.damaged}
         doomed = [b for b in dirty if b is not self._cur and b.live == 0 and b in self._blocks]
@@ -391,10 +408,11 @@ class FileStore(IndexedStore):
             gone = set(doomed)
             keep = [b for b in self._blocks if b not in gone]
             carried = []
+            block_for = self._block_finder()
             for blk in doomed:
                 for t in blk.tombs:
                     if t >= self._first:
-                        tb = self._block_for(t)
+                        tb = block_for(t)
                         if tb is not None and tb not in gone:
                             carried.append(t)
             for t in carried:
@@ -418,16 +436,17 @@ class FileStore(IndexedStore):
     def _rewrite(self, blk: _Block) -> None:
         """Rewrite a block with only its live records (and tombstones still needed)."""
         ents = sorted(((s, e) for s, e in self._live_in(blk)), key=lambda x: x[0])
-        out = bytearray(_control(T_META, self._first, self._last, self._last_ts))
+        out = bytearray(_control(T_META, self._meta_floor(), self._last, self._last_ts))
         new_off = {}
         for s, e in ents:
             rec = self._raw(blk, e.off, e.rlen)
             new_off[s] = len(out)
             out += rec
         tombs = []
+        block_for = self._block_finder()
         for t in blk.tombs:
             if t >= self._first:
-                tb = self._block_for(t)
+                tb = block_for(t)
                 if tb is not None and tb is not blk:
                     tombs.append(t)
                     out += _control(T_DEL, t)

@@ -249,6 +249,23 @@ def test_compaction_reclaims_space(tmp_path):
     s2.close()
 
 
+def test_block_emptied_while_current_is_removed_later(tmp_path):
+    s = open_store(tmp_path / "S", block_size=4096)
+    for i in range(58):  # two full blocks; the second is still the current one
+        s.store_msg("a", b"", b"v" * 100)
+    n = len(blocks(tmp_path / "S"))
+    assert n == 2
+    s.purge("a")  # a filtered purge: tombstones, and the current block emptied too
+    s.flush()
+    assert f"{n}.blk" in [os.path.basename(p) for p in blocks(tmp_path / "S")]
+    for i in range(60):
+        s.store_msg("b", b"", b"w" * 100)  # new blocks: the emptied ones are no longer current
+    s.flush()
+    names = [os.path.basename(p) for p in blocks(tmp_path / "S")]
+    assert "1.blk" not in names and f"{n}.blk" not in names
+    s.close()
+
+
 def test_tombstones_survive_block_removal(tmp_path):
     # deletes recorded in a block that later goes away must not bring messages back
     s = open_store(tmp_path / "S", block_size=4096)
