@@ -83,6 +83,7 @@ class Client(Actor):
         self._nonce = new_nonce() if auth.has_nkeys else ""
         self._auth_timer = None
         self.identity = None
+        self.account = "$G"  # the subject space this connection lives in (set by auth)
         self._creds: dict | None = None  # CONNECT's credentials, re-checked on reload
         self._pub_perms = None  # Permissions with publish lists, else None (the fast path)
         self._pub_cache: dict = {}  # subject -> allowed, for _pub_perms
@@ -222,7 +223,7 @@ class Client(Actor):
         elif kind == "stop":
             self.stop()
         elif kind == "kick":  # e.g. a reload lowered max_connections below the count
-            log.error("%s%s - Account:$G", self._prefix(), message[1])
+            log.error("%s%s - Account:%s", self._prefix(), message[1], self.account)
             self._send_err(message[1], close=True, reason="Maximum Connections Exceeded")
         elif kind == "options":
             self.opts = message[1]
@@ -391,7 +392,8 @@ class Client(Actor):
         """Send each shard its batch of this read's publishes (one tell per shard)."""
         pubs = self._pubs
         shards = self.ctx.shards
-        info = (self.cid, self.actor_ref, self.echo, self.no_responders, shards.interest_generation)
+        info = (self.cid, self.actor_ref, self.echo, self.no_responders, shards.interest_generation,
+                self.account)
         refs = self.ctx.shards.refs
         for idx, batch in pubs.items():
             self._inflight.add(idx)
@@ -467,6 +469,7 @@ class Client(Actor):
 
     def _take_identity(self, identity) -> None:
         self.identity = identity
+        self.account = (identity.user.account if identity.user is not None else "") or "$G"
         perms = identity.permissions
         self._pub_perms = perms if perms is not None and perms.has_pub else None
         self._pub_cache = {}
@@ -516,6 +519,10 @@ class Client(Actor):
             if identity is None:
                 self._revoked(detail)
                 return
+        new_account = (identity.user.account if identity.user is not None else "") or "$G"
+        if new_account != self.account:
+            self._close("Client Closed", flush=True)  # its subscriptions live in the old account
+            return
         self._take_identity(identity)  # clears the per-subject publish cache
         perms = identity.permissions
         if perms is None or not self.subs:
@@ -559,7 +566,7 @@ class Client(Actor):
         return allowed
 
     def _who(self) -> str:
-        return f'"$G/{self.identity.label}" - ' if self.identity is not None and self.identity.label else ""
+        return f'"{self.account}/{self.identity.label}" - ' if self.identity is not None and self.identity.label else ""
 
     def _after_pong(self) -> None:
         if not self.first_pong_sent and self.connect_received:
@@ -616,7 +623,8 @@ class Client(Actor):
             if self.verbose:
                 self._send_ctl(OK_FRAME)
             return
-        sub = Subscription(subject, queue, sid, self.actor_ref, self.cid, self.headers)
+        sub = Subscription(subject, queue, sid, self.actor_ref, self.cid, self.headers,
+                           account=self.account)
         self.subs[sid] = sub
         self._tell_shards(sub, True)
         if self.verbose:
@@ -955,7 +963,7 @@ class Client(Actor):
             info["ldm"] = True
         if connect_info:
             info["connect_info"] = True
-            info["remote_account"] = "$G"
+            info["remote_account"] = self.account
         return b"INFO " + json.dumps(info, separators=(",", ":")).encode() + b" \r\n"
 
     def conn_info(self, subs: bool = True) -> dict:
@@ -968,6 +976,7 @@ class Client(Actor):
             "pending_bytes": max(self.pending_bytes, 0), "in_msgs": self.in_msgs,
             "out_msgs": self.out_msgs, "in_bytes": self.in_bytes, "out_bytes": self.out_bytes,
             "subscriptions": 0, "name": self.name, "lang": self.lang, "version": self.version,
+            "account": self.account,
         }
         current = self.subs if self._closed_subs is None else self._closed_subs
         info["subscriptions"] = len(current)

@@ -19,7 +19,7 @@ import pykka
 
 from ..config import reload as reload_rules
 from ..config.loader import digest
-from .runtime import Actor, registry
+from .runtime import Actor, registry, tell
 
 log = logging.getLogger("actor_nats")
 
@@ -83,6 +83,11 @@ class Config(Actor):
             self.ctx.build_info()  # auth_required in the INFO of new connections
         if names & {"pid_file", "ports_file_dir"}:
             self.ctx.write_files()
+        if "accounts" in names:
+            from .accounts import AccountsTable
+
+            self.ctx.accounts = AccountsTable(new)
+            tell("/server/accounts", ("options", new))
         # Every reload, not only auth changes: each Client re-checks its own credentials
         # against `new.auth` in its own actor (the reference re-runs its auth check on every
         # reload too, and closes a login whose user is no longer listed even then).

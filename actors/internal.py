@@ -44,7 +44,7 @@ class InternalClient:
 
     def internal_init(self, ctx) -> None:
         self.ctx = ctx
-        self.icid = next(ctx.cids)
+        self.icid = next(ctx.internal_ids)
         self._isubs: dict[bytes, tuple[Subscription, object]] = {}
         self._isids = itertools.count(1)
 

@@ -12,7 +12,7 @@ clients read it to send their batches. It is registry data, not shard state.
 `Subscription` is the immutable record a client hands to its shards: the shard indexes it and
 addresses deliveries to `client` (an actor ref) with `sid`; `cid` lets the shard honour
 echo:false; `headers` says whether the client can take HMSG; `limited` marks subscriptions with
-an UNSUB max, whose deliveries the client counts.
+an UNSUB max, whose deliveries the client counts; `account` is the subject space it lives in.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ DEFAULT_SHARDS = 4
 
 
 class Subscription:
-    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "all_shards")
+    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "all_shards",
+                 "account")
 
     def __init__(self, subject: bytes, queue, sid: bytes, client, cid: int, headers: bool,
-                 limited: bool = False):
+                 limited: bool = False, account: str = "$G"):
         self.subject = subject
         self.queue = queue
         self.sid = sid
@@ -34,11 +35,13 @@ class Subscription:
         self.cid = cid
         self.headers = headers
         self.limited = limited
+        self.account = account
         ft = subject.split(b".", 1)[0]
         self.all_shards = ft == b"*" or ft == b">"
 
     def with_limit(self) -> "Subscription":
-        return Subscription(self.subject, self.queue, self.sid, self.client, self.cid, self.headers, True)
+        return Subscription(self.subject, self.queue, self.sid, self.client, self.cid, self.headers, True,
+                            self.account)
 
     def __repr__(self) -> str:
         return f"Subscription({self.subject!r}, queue={self.queue!r}, sid={self.sid!r}, cid={self.cid})"

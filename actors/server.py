@@ -3,6 +3,7 @@
     /server (one_for_one)
     ├── config      running options; reloads
     ├── router      (one_for_one) shard-0 .. shard-N-1: the subscription index
+    ├── accounts    exports and imports between accounts (actors/accounts.py)
     ├── jetstream   (when enabled) streams and consumers (actors/jetstream.py)
     ├── clients     (temporary children) cid-1, cid-2, ...: one per connection
     ├── listener    the client accept loop
@@ -39,6 +40,7 @@ import pykka
 
 from .. import NATS_VERSION, __version__
 from ..protocol.ids import server_id as new_server_id
+from .accounts import Accounts, AccountsTable
 from .clients import Clients
 from .config import Config
 from .listener import Listener
@@ -76,6 +78,9 @@ class ServerContext:
         self.server_id = new_server_id()
         self.server_name = options.server_name or self.server_id
         self.shards = ShardTable()
+        self.accounts = AccountsTable(options)  # replaced whole on a reload
+        self.internal_ids = itertools.count(-1, -1)  # internal clients: negative, never a cid
+        self.internals: dict = {}  # icid -> ref of each actor subscribed as an internal client
         self.stats = Stats()
         self.cids = itertools.count(1)
         self.start_time = time.time()
@@ -145,6 +150,7 @@ class Server(Supervisor):
         self.ctx = ctx
         specs = [_spec("config", Config, ctx, "config"),
                  _spec("router", Router, ctx, "router"),
+                 _spec("accounts", Accounts, ctx, "accounts"),
                  _spec("clients", Clients, ctx, "clients"),
                  _spec("listener", Listener, ctx, "listener")]
         if ctx.options.jetstream.enabled:

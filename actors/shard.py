@@ -1,7 +1,9 @@
 """A Shard: one partition of the subscription index, and the place where messages are routed.
 
-It owns a Sublist of the subscriptions whose first token hashes to it (plus every subscription
-whose first token is a wildcard; see actors/router.py). It receives one mailbox message per
+It owns, per account, a Sublist of the subscriptions whose first token hashes to it (plus every
+subscription whose first token is a wildcard; see actors/router.py). Accounts are separate
+subject spaces: a publish is matched only in its publisher's account (the sixth element of the
+publisher info); crossing accounts is the Accounts actor's work (exports and imports). It receives one mailbox message per
 publisher read batch, matches each message, formats MSG/HMSG frames once per message, groups
 them by destination client and sends **one** tell per destination per batch.
 
@@ -36,18 +38,21 @@ class Shard(Actor):
         self.ctx = ctx
         self.index = index
         self.restarted = restarted
-        self.sublist = Sublist()
+        self.spaces: dict[str, _Space] = {}  # account -> its subscriptions here
         self.msgs_routed = 0
-        self._routes: dict = {}  # subject -> (psubs, qsubs, head)
-        self._generation = -1
 
     def started(self) -> None:
         self.ctx.shards.refs[self.index] = self.actor_ref
         self.ctx.shards.interest_generation += 1
+        # internal clients may have subscribed before this shard first started (start order
+        # is not synchronous): they register again too, then and after every restart
+        refs = list(self.ctx.internals.values())
         if self.restarted:
-            for entry in registry.children("/server/clients"):
+            refs += [entry.ref for entry in registry.children("/server/clients")]
+        if refs:
+            for ref in refs:
                 try:
-                    entry.ref.tell(("reregister", self.index))
+                    ref.tell(("reregister", self.index))
                 except pykka.ActorDeadError:
                     pass
 
@@ -63,40 +68,49 @@ class Shard(Actor):
             gevent.sleep(0)  # yield after each batch: one busy publisher must not starve others
             return None
         if kind == "subs":
-            insert, remove = self.sublist.insert, self.sublist.remove
+            spaces = self.spaces
             for add, sub in message[1]:
+                space = spaces.get(sub.account)
+                if space is None:
+                    if not add:
+                        continue
+                    space = spaces[sub.account] = _Space()
                 if add:
-                    insert(sub)
+                    space.sublist.insert(sub)
                 else:
-                    remove(sub)
+                    space.sublist.remove(sub)
             return None
         if kind == "barrier":
             _tell(message[1], ("barrier", self.index, message[2]))
             return None
         if kind == "subsz":
-            return {"stats": self.sublist.stats(), "subs": list(self.sublist)}
+            account = message[1] if len(message) > 1 else None
+            spaces = [sp for acc, sp in self.spaces.items() if account is None or acc == account]
+            return {"stats": _merged_stats([sp.sublist.stats() for sp in spaces]),
+                    "subs": [sub for sp in spaces for sub in sp.sublist]}
         return super().handle(message)
 
-    def _routes_for(self, subject: bytes):
+    @staticmethod
+    def _routes_for(space: "_Space", subject: bytes):
         """(plain subs, queue groups, b"MSG <subject> ") for a subject, cached until the
         subscriptions change."""
-        if self.sublist.generation != self._generation:
-            self._routes.clear()
-            self._generation = self.sublist.generation
-        elif len(self._routes) > 4096:
-            self._routes.clear()
-        psubs, qsubs = self.sublist.match(subject)
-        entry = self._routes[subject] = (psubs, qsubs, b"MSG " + subject + b" ")
+        if space.sublist.generation != space.generation:
+            space.routes.clear()
+            space.generation = space.sublist.generation
+        elif len(space.routes) > 4096:
+            space.routes.clear()
+        psubs, qsubs = space.sublist.match(subject)
+        entry = space.routes[subject] = (psubs, qsubs, b"MSG " + subject + b" ")
         return entry
 
-    def _bind(self, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
+    def _bind(self, space, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
         """Resolve a subject's subscriptions to this batch's per-client parts lists:
         (single (parts, sid) if exactly one subscriber, plain [(parts, sid)], queue groups (a
         picker per group), head or None if nobody is interested), or False when the slow
         path must handle it (a subscription with an UNSUB max, whose deliveries are counted)."""
-        r = self._routes.get(subject)
+        r = space.routes.get(subject)
         if r is None:
-            r = self._routes_for(subject)
+            r = self._routes_for(space, subject)
         psubs, qsubs, head = r
         plain = []
         for sub in psubs:
@@ -133,11 +147,14 @@ class Shard(Actor):
         """Route one publisher's batch. Each delivered message is five parts in its client's
         list: (head, sid, mid, payload, CRLF), joined once by the client. Subjects found
         without interest are reported back to the publisher (see ShardTable)."""
-        pub_cid, pub_ref, echo, no_responders, generation = pubinfo
-        if self.sublist.generation != self._generation:
-            self._routes.clear()
-            self._generation = self.sublist.generation
-        routes = self._routes
+        pub_cid, pub_ref, echo, no_responders, generation, account = pubinfo
+        space = self.spaces.get(account)
+        if space is None:
+            space = self.spaces[account] = _Space()
+        elif space.sublist.generation != space.generation:
+            space.routes.clear()
+            space.generation = space.sublist.generation
+        routes = space.routes
         dests: dict = {}  # cid -> parts
         clients: dict = {}  # cid -> client ref
         limited: dict = {}  # cid -> [(index of head in parts, sid)]
@@ -152,7 +169,7 @@ class Shard(Actor):
                 # (parts list, sid) pairs; per message only the frame parts are appended.
                 b = bound.get(subject)
                 if b is None:
-                    b = bound[subject] = self._bind(subject, pub_cid, echo, dests, clients)
+                    b = bound[subject] = self._bind(space, subject, pub_cid, echo, dests, clients)
                 if b is not False:
                     single, plain, groups, head = b
                     reply = ev[2]
@@ -190,7 +207,7 @@ class Shard(Actor):
                     continue
             r = routes.get(subject)
             if r is None:
-                r = self._routes_for(subject)
+                r = self._routes_for(space, subject)
             psubs, qsubs, head = r
             reply = ev[2]
             if not psubs and not qsubs:
@@ -244,6 +261,33 @@ class Shard(Actor):
                 _tell(pub_ref, ("noresp", subject, reply))
         if uninterested:
             _tell(pub_ref, ("no_interest", generation, uninterested))
+
+
+class _Space:
+    """One account's subscriptions in this shard, and its per-subject route cache."""
+
+    __slots__ = ("sublist", "routes", "generation")
+
+    def __init__(self):
+        self.sublist = Sublist()
+        self.routes: dict = {}  # subject -> (psubs, qsubs, head)
+        self.generation = -1
+
+
+def _merged_stats(stats: list[dict]) -> dict:
+    if not stats:
+        return Sublist().stats()
+    if len(stats) == 1:
+        return stats[0]
+    out = {k: sum(s[k] for s in stats) for k in stats[0]}
+    out["max_fanout"] = max(s["max_fanout"] for s in stats)
+    matches = out["num_matches"]
+    out["cache_hit_rate"] = (sum(s["cache_hit_rate"] * s["num_matches"] for s in stats) / matches
+                             if matches else 0.0)
+    caches = out["num_cache"]
+    out["avg_fanout"] = (sum(s["avg_fanout"] * s["num_cache"] for s in stats) / caches
+                         if caches else 0.0)
+    return out
 
 
 def _tell(ref, message) -> None:

@@ -1,0 +1,190 @@
+"""Accounts: the table of accounts a server runs, and the actor that carries traffic across them.
+
+Every connection lives in one account (`$G` unless its user belongs to an account block); the
+shards keep one subject space per account, so accounts are isolated by construction. The only
+ways across are an account's exports imported by another, and they are this actor's work:
+
+- **stream import** (B imports A's stream `events.>` with `prefix: p` or `to: x.>`): the actor
+  subscribes to `events.>` in A; each message it gets is published again in B under the mapped
+  subject (`p.events.1`, or `to` with the wildcard tokens carried over in order).
+- **service import** (B imports A's service `req.x` as `ask`): the actor subscribes to `ask` in
+  B; a request is published in A on `req.x` with a fresh reply subject `_R_.<id>.<n>`, which the
+  actor subscribes to in A first (so the answer cannot overtake it); the answer is published in
+  B to the requester's own reply. Singleton responses end the mapping after the first answer;
+  stream and chunked ones keep it until RESPONSE_TTL passes.
+
+`AccountsTable` is immutable data built from the options (a reload builds a new one and the
+Config actor swaps it into the context): account names, the system account, and which accounts
+have JetStream with which limits. Readers take it from `ctx.accounts`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+
+import gevent
+
+from ..config.accounts import DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, response_type
+from .internal import InternalClient
+from .runtime import Actor
+
+log = logging.getLogger("actor_nats")
+
+RESPONSE_TTL = 120.0  # seconds a stream/chunked service response mapping lives (the reference's 2m)
+
+
+class AccountsTable:
+    """Which accounts exist, which is the system account, and JetStream per account."""
+
+    def __init__(self, options):
+        acc = options.accounts
+        self.specs = {a.name: a for a in acc.accounts}
+        self.no_system_account = acc.no_system_account
+        self.system_account = "" if acc.no_system_account else (acc.system_account or DEFAULT_SYSTEM_ACCOUNT)
+        explicit_js = any(a.jetstream is not None for a in acc.accounts)
+        self._js = {a.name: a.jetstream for a in acc.accounts
+                    if a.jetstream is not None and a.name != self.system_account}
+        if not explicit_js:
+            self._js[GLOBAL_ACCOUNT] = {}  # JetStream on: the global account gets it
+
+    def names(self) -> list[str]:
+        out = [GLOBAL_ACCOUNT] + [n for n in self.specs if n != GLOBAL_ACCOUNT]
+        if self.system_account and self.system_account not in out:
+            out.append(self.system_account)
+        return out
+
+    def exists(self, name: str) -> bool:
+        return name == GLOBAL_ACCOUNT or name in self.specs or name == self.system_account
+
+    def jetstream_limits(self, name: str) -> dict | None:
+        """None: JetStream is not enabled for the account (10039); {} enabled without limits."""
+        return self._js.get(name)
+
+
+def map_subject(subject: str, pattern: str, to: str) -> str:
+    """`to` with `pattern`'s wildcard tokens of `subject` carried over in order (a `>` takes
+    the rest); a literal `to` replaces the subject."""
+    if "*" not in to and ">" not in to:
+        return to
+    stoks = subject.split(".")
+    ptoks = pattern.split(".")
+    captured: list[str] = []
+    rest: list[str] = []
+    for i, p in enumerate(ptoks):
+        if p == "*":
+            captured.append(stoks[i])
+        elif p == ">":
+            rest = stoks[i:]
+    out = []
+    it = iter(captured)
+    for t in to.split("."):
+        if t == "*":
+            out.append(next(it, "*"))
+        elif t == ">":
+            out.extend(rest or [">"])
+        else:
+            out.append(t)
+    return ".".join(out)
+
+
+class Accounts(Actor, InternalClient):
+    """/server/accounts: the exports and imports between accounts (see module docstring)."""
+
+    kind = "accounts"
+
+    def __init__(self, path, parent, child_id, ctx, restarted=False):
+        super().__init__(path, parent, child_id)
+        self.internal_init(ctx)
+        self._responses: dict[bytes, tuple] = {}  # reply sid -> (deadline, singleton)
+        self._reply_ids = itertools.count(1)
+        self._prefix = "_R_." + secrets.token_hex(3)
+        self._sweeper = None
+
+    def started(self) -> None:
+        self._subscribe_imports()
+        self._sweeper = gevent.spawn(self._sweep)
+
+    def cleanup(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.kill(block=False)
+        self.iunsubscribe_all()
+
+    def describe(self) -> dict:
+        return {"accounts": len(self.ctx.accounts.names())}
+
+    def handle(self, message):
+        if self.internal_handle(message):
+            return None
+        kind = message[0]
+        if kind == "options":  # a reload: the imports may have changed
+            self.iunsubscribe_all()
+            self._responses.clear()
+            self._subscribe_imports()
+            return None
+        if kind == "sweep":
+            now = time.monotonic()
+            for sid, (deadline, _) in list(self._responses.items()):
+                if deadline < now:
+                    self._responses.pop(sid, None)
+                    self.iunsubscribe(sid)
+            return None
+        return super().handle(message)
+
+    def _subscribe_imports(self) -> None:
+        specs = tuple(self.ctx.accounts.specs.values())
+        for spec in specs:
+            for imp in spec.imports:
+                if imp.service:
+                    local = imp.to or imp.subject
+                    rtype = response_type(specs, imp)
+                    self.isubscribe(local, self._service_forwarder(spec.name, imp, local, rtype),
+                                    account=spec.name)
+                else:
+                    self.isubscribe(imp.subject, self._stream_forwarder(spec.name, imp),
+                                    account=imp.account)
+
+    def _stream_forwarder(self, importer: str, imp):
+        def forward(subject, reply, hdr, data):
+            if imp.prefix:
+                target = imp.prefix + "." + subject
+            elif imp.to:
+                target = map_subject(subject, imp.subject, imp.to)
+            else:
+                target = subject
+            self.ipublish(target, data, reply, hdr, account=importer)
+        return forward
+
+    def _service_forwarder(self, importer: str, imp, local: str, rtype: str):
+        def forward(subject, reply, hdr, data):
+            target = map_subject(subject, local, imp.subject) if ("*" in imp.subject or ">" in imp.subject) \
+                else imp.subject
+            mapped = None
+            if reply:
+                mapped = f"{self._prefix}.{next(self._reply_ids)}"
+                singleton = rtype == "Singleton"
+                sid = None
+
+                def answer(_s, r, h, d):
+                    self.ipublish(reply, d, r, h, account=importer)
+                    if singleton and sid is not None:
+                        self._responses.pop(sid, None)
+                        self.iunsubscribe(sid)
+
+                sid = self.isubscribe(mapped, answer, account=imp.account)
+                self._responses[sid] = (time.monotonic() + RESPONSE_TTL, singleton)
+            self.ipublish(target, data, mapped, hdr, account=imp.account)
+        return forward
+
+    def _sweep(self) -> None:
+        while True:
+            gevent.sleep(10.0)
+            try:
+                self.actor_ref.tell(("sweep",))
+            except Exception:
+                return
+
+
+__all__ = ["Accounts", "AccountsTable", "map_subject"]
