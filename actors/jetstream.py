@@ -810,13 +810,13 @@ class JsApi(InternalClient, Actor):
             raise _Reply(E.JSStreamMismatchError())
         cfg = dict(req.get("config") or {})
         action = req.get("action", "")
-        if _jsapi is not None and hasattr(_jsapi, "normalize_consumer_config"):
-            try:
+        try:
+            if _jsapi is not None and hasattr(_jsapi, "normalize_consumer_config"):
                 cfg = _normalize_consumer(cfg, holder.config, cname, filt, durable_api, req)
-            except E.ApiError as e:
-                raise _Reply(e) from None
-        else:
-            raise _Reply(E.JSConsumerCreateError(err="consumers are not available yet"))
+            else:
+                cfg = _fallback_consumer_config(cfg, cname, filt, durable_api)
+        except E.ApiError as e:
+            raise _Reply(e) from None
         lim = account_limits(self.ctx, account) or {}
         mc = lim.get("max_consumers", -1)
         if mc and mc > 0:
@@ -876,6 +876,51 @@ def _normalize_consumer(cfg, stream_config, cname, filt, durable_api, req):
                   durable_api=durable_api, action=req.get("action", ""))
     except TypeError:
         return fn(cfg)
+
+
+CONSUMER_ORDER = ("durable_name", "name", "description", "deliver_policy", "opt_start_seq",
+                  "opt_start_time", "ack_policy", "ack_wait", "max_deliver", "backoff", "filter_subject",
+                  "filter_subjects", "replay_policy", "rate_limit_bps", "sample_freq", "max_waiting",
+                  "max_ack_pending", "flow_control", "headers_only", "max_batch", "max_expires",
+                  "max_bytes", "idle_heartbeat", "deliver_subject", "deliver_group",
+                  "inactive_threshold", "num_replicas", "mem_storage", "metadata")
+
+
+def _fallback_consumer_config(cfg: dict, cname: str, filt: str, durable_api: bool) -> dict:
+    """Defaults for a ConsumerConfig until protocol/jsapi.py's normalize_consumer_config is
+    there (the common cases only; the subject forms' checks included)."""
+    from ..protocol.ids import server_id
+
+    if durable_api:
+        if not cfg.get("durable_name"):
+            raise E.JSConsumerDurableNameNotSetError()
+        if cfg["durable_name"] != cname:
+            raise E.JSConsumerDurableNameNotMatchSubjectError()
+    if filt and cfg.get("filter_subject") != filt:
+        raise E.JSConsumerCreateFilterSubjectMismatchError()
+    c = dict(cfg)
+    name = cname or c.get("name") or c.get("durable_name") or server_id()[-8:]
+    if c.get("durable_name") and c["durable_name"] != name and not cname:
+        name = c["durable_name"]
+    c["name"] = name
+    c.setdefault("deliver_policy", "all")
+    c.setdefault("ack_policy", "none")
+    if c["ack_policy"] != "none":
+        c["ack_wait"] = c.get("ack_wait") or 30_000_000_000
+        c["max_ack_pending"] = c.get("max_ack_pending") or 1000
+    c["max_deliver"] = c.get("max_deliver") or -1
+    c.setdefault("replay_policy", "instant")
+    if not c.get("deliver_subject"):
+        c["max_waiting"] = c.get("max_waiting") or 512
+    if not c.get("durable_name"):
+        c["inactive_threshold"] = c.get("inactive_threshold") or 5_000_000_000
+    c["num_replicas"] = c.get("num_replicas") or 0
+    meta = {k: v for k, v in (c.get("metadata") or {}).items() if not k.startswith("_nats.")}
+    meta["_nats.req.level"] = "0"
+    c["metadata"] = dict(sorted(meta.items()))
+    out = {k: c[k] for k in CONSUMER_ORDER if k in c and (c[k] or k in (
+        "max_deliver", "num_replicas", "deliver_policy", "ack_policy", "replay_policy", "metadata"))}
+    return out
 
 
 def _ask_path(path: str, message):
