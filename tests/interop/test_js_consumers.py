@@ -558,7 +558,7 @@ def test_consumer_resumes_after_kill(impl, start_server):
             js = nc.jetstream()
             await js.add_stream(name="K", subjects=["k.>"])
             await _publish(js, "k.x", 6)
-            psub = await js.pull_subscribe("k.>", durable="KD", config=ConsumerConfig(ack_wait=1.0))
+            psub = await js.pull_subscribe("k.>", durable="KD", config=ConsumerConfig(ack_wait=2.0))
             msgs = await psub.fetch(4, timeout=2)
             for m in msgs[:3]:
                 await m.ack_sync()
@@ -584,7 +584,7 @@ def test_consumer_resumes_after_kill(impl, start_server):
             deadline = time.monotonic() + 10
             while {b"m3", b"m4", b"m5"} - {m.data for m in got} and time.monotonic() < deadline:
                 try:
-                    for m in await psub.fetch(6, timeout=1.5):
+                    for m in await psub.fetch(6, timeout=1.0):  # less than ack_wait
                         got.append(m)
                         await m.ack()
                 except nats.errors.TimeoutError:
@@ -594,6 +594,6 @@ def test_consumer_resumes_after_kill(impl, start_server):
             redelivered = [m for m in got if m.data == b"m3"][0]
             assert redelivered.metadata.num_delivered == 2
             if exact:
-                assert data == [b"m3", b"m4", b"m5"]
+                assert data == [b"m3", b"m4", b"m5"], [(m.data, m.reply) for m in got]
 
     run(after, srv2.url)
