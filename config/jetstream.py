@@ -67,8 +67,11 @@ def parse_jetstream(value, base: JetStreamOptions | None = None) -> JetStreamOpt
     if not isinstance(value, dict):
         raise JetStreamConfigError(f"Expected map, bool or string to define JetStream, got {type(value).__name__}")
     changes: dict = {"enabled": True}
+    used_as_variable = getattr(value, "used_as_variable", set())
     for key, v in value.items():
         lk = key.lower()
+        if key in used_as_variable:
+            continue  # a block-local variable, not a setting
         try:
             if lk in ("store", "store_dir", "storedir"):
                 changes["store_dir"] = _str(v)
