@@ -316,3 +316,35 @@ def test_stream_actor_killed_under_load_keeps_acked(start_server, storage):
             assert m.data == data
         await nc.close()
     run(main, timeout=120)
+
+
+ACCOUNTS_CONFIG = """
+accounts {
+  A: { jetstream: { max_streams: 1, max_consumers: 2 }, users: [{user: a, password: a}] }
+  B: { users: [{user: b, password: b}] }
+}
+"""
+
+
+def test_account_limits_and_not_enabled(impl, start_server):
+    srv = start_server(impl, config=ACCOUNTS_CONFIG, args=js_args())
+
+    async def main():
+        na = await nats.connect(srv.url, user="a", password="a")
+        nb = await nats.connect(srv.url, user="b", password="b")
+        ja, jb = na.jetstream(), nb.jetstream()
+        acc = await ja.account_info()
+        assert (acc.limits.max_streams, acc.limits.max_consumers) == (1, 2)
+        await ja.add_stream(name="ONE", subjects=["one"])
+        with pytest.raises(BadRequestError) as e:
+            await ja.add_stream(name="TWO", subjects=["two"])
+        assert e.value.err_code == 10027
+        with pytest.raises(APIError) as e:
+            await jb.account_info()
+        assert e.value.err_code == 10039
+        with pytest.raises(APIError) as e:
+            await jb.add_stream(name="B1", subjects=["b1"])
+        assert e.value.err_code == 10039
+        await na.close()
+        await nb.close()
+    run(main)
