@@ -14,6 +14,7 @@ from .accounts import AccountsOptions, check_accounts, parse_accounts
 from .auth import AuthConfigError, AuthOptions, parse_authorization
 from .auth import check as check_auth
 from .jetstream import JetStreamConfigError, JetStreamOptions, parse_jetstream
+from .operator import OPERATOR_KEYS, OperatorOptions, check_operator_options, parse_operator_options
 
 KB = 1024
 MB = 1024 * 1024
@@ -65,6 +66,8 @@ class Options:
     accounts: AccountsOptions = field(default_factory=AccountsOptions)
     # the jetstream block, top-level store_dir, -js/-sd (config/jetstream.py)
     jetstream: JetStreamOptions = field(default_factory=JetStreamOptions)
+    # operator mode: operator, resolver, resolver_preload, trusted keys (config/operator.py)
+    operator: OperatorOptions = field(default_factory=OperatorOptions)
     # keys seen in the file, for reload diffs and error messages
     explicit: frozenset = field(default_factory=frozenset)
 
@@ -385,6 +388,9 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
                     inner = _where(value, e.key) if e.key is not None and isinstance(value, dict) else ""
                     raise _Positioned((inner or _where(conf, key)) + str(e)) from None
                 explicit.add("jetstream")
+            elif lk in OPERATOR_KEYS:
+                explicit.add("operator")
+                continue  # parsed together below (parse_operator_options)
             elif lk in NOT_YET:
                 if _configures_something(lk, value):  # `tls {}`, `jetstream: false`: nothing
                     unsupported.append(_where(conf, key) + f'"{key}" is not supported by actor-nats yet')
@@ -407,6 +413,10 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
             errors.extend(getattr(e, "messages", [str(e)]))
         except OptionsError as e:
             errors.extend(e.messages)
+    if "operator" in explicit:
+        op, op_errors = parse_operator_options(conf)
+        errors.extend(op_errors)
+        values["operator"] = op
     if errors:  # the reference's own errors first, as it reports them
         raise OptionsError(*errors)
     if unsupported:
@@ -484,6 +494,12 @@ def validate(opts: Options) -> None:
         check_auth(opts.auth)
     except AuthConfigError as e:
         raise OptionsError(str(e)) from None
+    if opts.operator.enabled or opts.operator.pinned_accounts:
+        errs = check_operator_options(opts.operator, system_account=opts.accounts.system_account,
+                                      has_users=bool(opts.auth.users or opts.auth.username),
+                                      has_accounts=bool(opts.accounts.accounts))
+        if errs:
+            raise OptionsError(*errs)
     if opts.max_payload > 64 * MB:
         raise OptionsError("max_payload (%d) cannot be higher than %d" % (opts.max_payload, 64 * MB))
     if opts.lame_duck_grace_period >= opts.lame_duck_duration:
