@@ -14,6 +14,10 @@ What it measures (each throughput scenario with 16 B and 128 B payloads):
            round-trip p50 / p99 in microseconds (after a warm-up).
   rss      server VmRSS before and after opening N idle connections (CONNECT+PING, PONG each):
            KB per connection.
+  js-sync  JetStream, file storage, 128 B: publish with one PubAck outstanding at a time.
+  js-pipe  the same with up to 256 PubAcks outstanding: acked messages/s.
+  js-fetch a durable pull consumer (explicit ack) fetching batches of 256 from a filled
+           stream, acking every message: messages/s.
 
 How: each implementation's server is started fresh for each scenario (on a free loopback port,
 via tests/servers.py), reference first, then actor-nats, so machine drift hits both alike. The
@@ -70,13 +74,18 @@ SCENARIOS = {
     "queue-16": ("queue", 16), "queue-128": ("queue", 128),
     "reqrep-16": ("reqrep", 16), "reqrep-128": ("reqrep", 128),
     "rss": ("rss", 0),
+    "js-sync-128": ("jssync", 128), "js-pipe-128": ("jspipe", 128), "js-fetch-128": ("jsfetch", 128),
 }
 SUBSCRIBERS = {"pub": 0, "1to1": 1, "fanout": 4, "queue": 4}
 # kind -> (comparison, target ratio actor/reference, what the ratio is of)
 TARGETS = {
     "pub": (">=", 0.25), "1to1": (">=", 0.35), "fanout": (">=", 0.45), "queue": (">=", 0.35),
     "reqrep": ("<=", 2.5), "rss": ("<=", 1.0),
+    "jssync": (">=", 0.7), "jspipe": (">=", 0.4), "jsfetch": (">=", 0.4),
 }
+JS_KINDS = {"jssync", "jspipe", "jsfetch"}
+JS_WINDOW = 256  # outstanding PubAcks in the pipelined publish
+JS_BATCH = 256  # pull batch in the fetch scenario
 SUBJECT = "bench.subj"
 
 CTX = mp.get_context("fork")
@@ -218,13 +227,19 @@ def get_result(conn, what: str, timeout: float) -> dict:
 class Running:
     """A server of one implementation, started fresh; stops it (and removes its dir) on exit."""
 
-    def __init__(self, impl: str, ready_timeout: float):
+    def __init__(self, impl: str, ready_timeout: float, jetstream: bool = False):
         self.impl = impl
         self.ready_timeout = ready_timeout
         self.srv: Server | None = None
+        self.store_dir = None
+        if jetstream:
+            import tempfile
+
+            self.store_dir = tempfile.mkdtemp(prefix=f"an-bench-js-{impl}-")
 
     def __enter__(self) -> Server:
-        self.srv = Server(self.impl, ready_timeout=self.ready_timeout)
+        args = ["-js", "-sd", self.store_dir] if self.store_dir else []
+        self.srv = Server(self.impl, args=args, ready_timeout=self.ready_timeout)
         return self.srv
 
     def __exit__(self, *exc):
@@ -233,6 +248,8 @@ class Running:
                 self.srv.stop()
             finally:
                 shutil.rmtree(self.srv.dir, ignore_errors=True)
+                if self.store_dir:
+                    shutil.rmtree(self.store_dir, ignore_errors=True)
         return False
 
 
@@ -393,6 +410,65 @@ def run_reqrep(impl, size, opts) -> dict:
             reap(procs)
 
 
+def _js_publish(srv, size, count, window, timeout) -> dict:
+    go = CTX.Event()
+    r_ready, w_ready = CTX.Pipe(duplex=False)
+    r_res, w_res = CTX.Pipe(duplex=False)
+    procs = [spawn(loadgen.js_publisher, srv.host, srv.port, "js.bench", size, count, window, go,
+                   w_ready, w_res)]
+    try:
+        wait_ready([r_ready], [r_res], "JetStream publisher")
+        cpu0 = server_cpu(srv.pid)
+        go.set()
+        r = get_result(r_res, "JetStream publisher", timeout)
+        r["server_cpu_s"] = server_cpu(srv.pid) - cpu0
+        return r
+    finally:
+        go.set()
+        reap(procs)
+
+
+def run_jetstream(impl, kind, size, opts) -> dict:
+    """File-storage stream `BENCH` on `js.bench`: synchronous publish (one PubAck at a time),
+    pipelined publish (JS_WINDOW outstanding), or a durable pull consumer fetching JS_BATCH at a
+    time with an explicit +ACK per message (after a pipelined fill)."""
+    with Running(impl, opts.ready_timeout, jetstream=True) as srv:
+        made = loadgen.js_setup(srv.host, srv.port, "BENCH", "js.bench")
+        if "error" in made:
+            raise ScenarioError(f"stream create: {made['error']}")
+        count = opts.js_sync_count if kind == "jssync" else opts.js_count
+        if kind in ("jssync", "jspipe"):
+            r = _js_publish(srv, size, count, 1 if kind == "jssync" else JS_WINDOW, 60 + count * 0.01)
+            if r["errors"]:
+                raise ScenarioError(f"{r['errors']} publishes answered with an error")
+            wall = r["t1"] - r["t0"]
+            out = {"msgs": r["acked"], "msgs_per_s": r["acked"] / wall, "wall_s": wall,
+                   "server_cpu_s": r["server_cpu_s"]}
+        else:
+            fill = _js_publish(srv, size, count, JS_WINDOW, 60 + count * 0.01)
+            if fill["errors"]:
+                raise ScenarioError(f"{fill['errors']} publishes answered with an error")
+            go = CTX.Event()
+            r_ready, w_ready = CTX.Pipe(duplex=False)
+            r_res, w_res = CTX.Pipe(duplex=False)
+            procs = [spawn(loadgen.js_fetcher, srv.host, srv.port, "BENCH", "bench", count, JS_BATCH,
+                           go, w_ready, w_res)]
+            try:
+                wait_ready([r_ready], [r_res], "JetStream fetcher")
+                cpu0 = server_cpu(srv.pid)
+                go.set()
+                r = get_result(r_res, "JetStream fetcher", 60 + count * 0.01)
+                cpu = server_cpu(srv.pid) - cpu0
+            finally:
+                go.set()
+                reap(procs)
+            wall = r["t1"] - r["t0"]
+            out = {"msgs": r["got"], "msgs_per_s": r["got"] / wall, "wall_s": wall, "server_cpu_s": cpu}
+        alive(srv)
+        out["value"] = out["msgs_per_s"]
+        return out
+
+
 def run_rss(impl, opts) -> dict:
     with Running(impl, opts.ready_timeout) as srv:
         warm = []
@@ -441,6 +517,8 @@ def run_one(name, impl, opts) -> dict:
         return run_throughput(impl, kind, size, opts)
     if kind == "reqrep":
         return run_reqrep(impl, size, opts)
+    if kind in JS_KINDS:
+        return run_jetstream(impl, kind, size, opts)
     return run_rss(impl, opts)
 
 
@@ -460,6 +538,8 @@ def fmt_value(kind, r) -> str:
         return s
     if kind == "reqrep":
         return f"p50 {r['p50_us']:.0f} / p99 {r['p99_us']:.0f} us"
+    if kind in JS_KINDS:
+        return f"{r['msgs_per_s']:,.0f}/s"
     return f"{r['kb_per_conn']:.1f} KB/conn"
 
 
@@ -573,7 +653,7 @@ def parse_args(argv=None):
     ap.add_argument("--json", metavar="FILE", help="write all results as JSON")
     ap.add_argument("--scenarios", default="",
                     help="comma-separated names or kinds: " + ", ".join(SCENARIOS)
-                    + " (kinds: pub, 1to1, fanout, queue, reqrep, rss)")
+                    + " (kinds: pub, 1to1, fanout, queue, reqrep, rss, jssync, jspipe, jsfetch)")
     ap.add_argument("--duration", type=float, help="seconds of publishing per run (3; quick 0.5)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each scenario this many times (alternating implementations) and "
@@ -584,6 +664,10 @@ def parse_args(argv=None):
     ap.add_argument("--conns", type=int, help="idle connections for rss (1000; quick 200)")
     ap.add_argument("--rr-count", type=int, help="timed requests (2000; quick 300)")
     ap.add_argument("--rr-warmup", type=int, help="warm-up requests (500; quick 50)")
+    ap.add_argument("--js-count", type=int,
+                    help="messages in the pipelined JetStream publish and fetch (20000; quick 2000)")
+    ap.add_argument("--js-sync-count", type=int,
+                    help="messages in the synchronous JetStream publish (2000; quick 300)")
     ap.add_argument("--check-count", type=int,
                     help="numbered messages in the queue exactly-once check (100000; quick 10000)")
     ap.add_argument("--idle-timeout", type=float, default=3.0,
@@ -598,6 +682,8 @@ def parse_args(argv=None):
     opts.rr_count = opts.rr_count or (300 if q else 2000)
     opts.rr_warmup = opts.rr_warmup if opts.rr_warmup is not None else (50 if q else 500)
     opts.check_count = opts.check_count or (10000 if q else 100000)
+    opts.js_count = opts.js_count or (2000 if q else 20000)
+    opts.js_sync_count = opts.js_sync_count or (300 if q else 2000)
     opts.settle = 0.3 if q else 1.0
     chosen = []
     for part in [p.strip() for p in opts.scenarios.split(",") if p.strip()]:

@@ -333,6 +333,168 @@ def requester(host, port, subject, size, warmup, count, go, ready, result, timeo
             close(s)
 
 
+# ------------------------------------------------------------------------------ JetStream
+
+def _js_frames(buf: bytes):
+    """Like _frames, for MSG and HMSG: yields (line, payload|None) (HMSG payload has headers)."""
+    frames = []
+    pos = 0
+    while True:
+        nl = buf.find(CRLF, pos)
+        if nl < 0:
+            break
+        line = buf[pos:nl]
+        if line.startswith(b"MSG ") or line.startswith(b"HMSG "):
+            size = int(line.rsplit(b" ", 1)[1])
+            if len(buf) < nl + 2 + size + 2:
+                break
+            frames.append((line, buf[nl + 2:nl + 2 + size]))
+            pos = nl + 2 + size + 2
+        else:
+            frames.append((line, None))
+            pos = nl + 2
+    return frames, buf[pos:]
+
+
+class _Conn:
+    """A raw connection that collects MSG/HMSG frames and answers PINGs."""
+
+    def __init__(self, host, port, name):
+        self.s = connect(host, port, name, nodelay=True)
+        self.s.settimeout(30.0)
+        self.buf = b""
+
+    def recv_msgs(self) -> list:
+        data = self.s.recv(262144)
+        if not data:
+            raise ProtocolError("connection closed by server")
+        frames, self.buf = _js_frames(self.buf + data)
+        out = []
+        for line, body in frames:
+            if body is not None:
+                out.append((line, body))
+            elif line == b"PING":
+                self.s.sendall(b"PONG\r\n")
+            elif line.startswith(b"-ERR"):
+                raise ProtocolError(line.decode(errors="replace"))
+        return out
+
+    def request(self, subject: str, body: bytes, inbox=b"_INBOX.js.api") -> bytes:
+        self.s.sendall(b"SUB %s 99\r\nPUB %s %s %d\r\n%s\r\n" % (inbox, subject.encode(), inbox,
+                                                                   len(body), body))
+        while True:
+            for line, payload_ in self.recv_msgs():
+                if line.split(b" ")[1] == inbox:
+                    self.s.sendall(b"UNSUB 99\r\n")
+                    return payload_
+
+    def close(self):
+        close(self.s)
+
+
+def js_setup(host, port, stream, subject, storage="file"):
+    """Create the bench stream (and nothing else); returns the API's answer."""
+    import json
+
+    c = _Conn(host, port, "bench-js-setup")
+    try:
+        cfg = {"name": stream, "subjects": [subject], "storage": storage, "retention": "limits"}
+        return json.loads(c.request(f"$JS.API.STREAM.CREATE.{stream}", json.dumps(cfg).encode()))
+    finally:
+        c.close()
+
+
+def js_publisher(host, port, subject, size, count, window, go, ready, result):
+    """Publish `count` messages to a stream subject, at most `window` without their PubAck
+    (window 1 = synchronous publish). Counts acks that are not errors."""
+    c = None
+    try:
+        c = _Conn(host, port, "bench-js-pub")
+        inbox = b"_INBOX.jsack"
+        c.s.sendall(b"SUB %s.* 1\r\nPING\r\n" % inbox)
+        c.buf = wait_pong(c.s)
+        body = payload(size)
+        frames = [b"PUB %s %s.%d %d\r\n" % (subject.encode(), inbox, i % 1000000, size) + body + CRLF
+                  for i in range(min(count, 4096))]
+        ready.send("ready")
+        go.wait()
+        t0 = time.monotonic()
+        sent = acked = errors = 0
+        while acked + errors < count:
+            if sent < count and sent - acked - errors < window:
+                n = min(window - (sent - acked - errors), count - sent)
+                c.s.sendall(b"".join(frames[(sent + k) % len(frames)] for k in range(n)))
+                sent += n
+            for _line, ack in c.recv_msgs():
+                if b'"error"' in ack:
+                    errors += 1
+                else:
+                    acked += 1
+        t1 = time.monotonic()
+        result.send({"ok": True, "acked": acked, "errors": errors, "t0": t0, "t1": t1,
+                     "cpu": cpu_seconds()})
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        _report_failure(ready, result, e)
+    finally:
+        if c is not None:
+            c.close()
+
+
+def js_fetcher(host, port, stream, consumer, count, batch, go, ready, result):
+    """Create a durable pull consumer (explicit ack), then fetch `count` messages in batches of
+    `batch`, acking each one (+ACK to its reply subject) as it arrives."""
+    import json
+
+    c = None
+    try:
+        c = _Conn(host, port, "bench-js-fetch")
+        cfg = {"stream_name": stream, "config": {"durable_name": consumer, "ack_policy": "explicit",
+                                                 "deliver_policy": "all", "max_ack_pending": -1}}
+        r = json.loads(c.request(f"$JS.API.CONSUMER.CREATE.{stream}.{consumer}", json.dumps(cfg).encode()))
+        if "error" in r:
+            raise ProtocolError(f"consumer create: {r['error']}")
+        inbox = b"_INBOX.jsfetch"
+        c.s.sendall(b"SUB %s 2\r\nPING\r\n" % inbox)
+        c.buf = wait_pong(c.s)
+        nxt = b"$JS.API.CONSUMER.MSG.NEXT.%s.%s" % (stream.encode(), consumer.encode())
+        req = json.dumps({"batch": batch, "expires": 5_000_000_000}).encode()
+        ready.send("ready")
+        go.wait()
+        t0 = time.monotonic()
+        got = 0
+        while got < count:
+            c.s.sendall(b"PUB %s %s %d\r\n%s\r\n" % (nxt, inbox, len(req), req))
+            in_batch = 0
+            while in_batch < batch and got < count:
+                acks = []
+                status = False
+                for line, _body in c.recv_msgs():
+                    parts = line.split(b" ")
+                    if line.startswith(b"HMSG") and len(parts) == 5:  # a status (no reply)
+                        status = True
+                        continue
+                    reply = parts[3] if len(parts) >= 5 else None
+                    if reply is not None:
+                        acks.append(b"PUB %s 0\r\n\r\n" % reply)
+                    got += 1
+                    in_batch += 1
+                if acks:
+                    c.s.sendall(b"".join(acks))
+                if status:
+                    break
+        t1 = time.monotonic()
+        result.send({"ok": True, "got": got, "t0": t0, "t1": t1, "cpu": cpu_seconds()})
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        _report_failure(ready, result, e)
+    finally:
+        if c is not None:
+            c.close()
+
+
 # -------------------------------------------------------------------------- idle connections
 
 def idle_connections(host, port, count, batch, ctl):
