@@ -60,6 +60,9 @@ BUFFER_MAX = 4096  # appended messages kept ahead of delivery before falling bac
 FC_BYTES = 1 << 20  # push flow control: a request after this many bytes ...
 FC_STALL_BYTES = 2 << 20  # ... and no more deliveries past this many without a response
 ASK_TIMEOUT = 10.0
+PLOG_MAX = 8192  # push deliveries remembered, to undo those that found no subscriber
+PROBE_MIN = 20_000_000  # ns between probes for a lost push subscriber, doubling ...
+PROBE_MAX = 500_000_000  # ... up to this
 
 _ST_NO_MESSAGES = b"NATS/1.0 404 No Messages\r\n\r\n"
 _ST_FC = b"NATS/1.0 100 FlowControl Request\r\n\r\n"
@@ -192,7 +195,11 @@ class Consumer(InternalClient, Actor):
         self.hb_next = 0
         self.not_before = 0  # replay original / rate limit: ns before which nothing goes out
         self.held: tuple | None = None  # (msg, dc) waiting for not_before
-        self._probe_due = False  # a push consumer without interest may send one probe
+        self._plog: deque = deque(maxlen=PLOG_MAX)  # push: (dseq, sseq, dc, from lss)
+        self._probe_at = 0  # push without interest: when to send the next probe
+        self._probe_backoff = PROBE_MIN
+        self._probe_token = None  # the barrier token that follows the probe in flight
+        self._probe_n = 0
         self._np_cache = (0, 0)  # (sseq, num_pending) while not caught up
         # timer
         self._timer = None
@@ -388,6 +395,8 @@ class Consumer(InternalClient, Actor):
         kind = message[0]
         if kind == "noresp":
             self._on_noresp(message[1], message[2])
+        elif kind == "barrier":
+            self._on_barrier(message[2])
         elif self.internal_handle(message):
             pass
         elif kind == "appended":
@@ -463,12 +472,14 @@ class Consumer(InternalClient, Actor):
             if disp is not None:
                 ev = ev + (disp,)
             batches.setdefault(shards.shard_of(subj), []).append(ev)
+        probe = self._probe_token
+        dshard = shards.shard_of(self.deliver_subject.encode()) if probe is not None else -1
         for idx, batch in batches.items():
             ref = shards.refs[idx]
             if ref is None:
                 continue
             try:
-                ref.tell(("pub", info, batch, None))
+                ref.tell(("pub", info, batch, probe if idx == dshard else None))
             except pykka.ActorDeadError:
                 pass
 
@@ -482,7 +493,7 @@ class Consumer(InternalClient, Actor):
             return
         if self._timer is not None:
             self._timer.kill(block=False)
-        delay = max(0.0, (at - time.time_ns()) / 1e9)
+        delay = max(0.0, (at - time.time_ns()) / 1e9) + 0.001  # gevent may fire a little early
         self._timer_at = at
         ref = self.actor_ref
         self._timer = gevent.spawn_later(delay, _tick, ref)
@@ -501,6 +512,9 @@ class Consumer(InternalClient, Actor):
             self._arm(self.not_before)
         if self.inactive_threshold and not self.durable:
             self._arm(self.inactive_since + self.inactive_threshold)
+        if self.deliver_subject and not self.push_active and self._probe_token is None \
+                and self._probe_at > now:
+            self._arm(self._probe_at)
 
     def _on_tick(self) -> None:
         now = time.time_ns()
@@ -792,9 +806,10 @@ class Consumer(InternalClient, Actor):
             self.push_active = True
 
     def _on_noresp(self, subject, reply) -> None:
-        """A push delivery found no subscriber: the consumer is not bound. Undo the delivery
-        (it goes back for redelivery without counting) and stop pushing until interest
-        returns (probed with the next message on the timer)."""
+        """A push delivery found no subscriber: the consumer is not bound (the reference does
+        not push without interest; nats-py creates a push consumer before it subscribes).
+        Every delivery from that one on is undone, as if never made, and pushing stops until
+        a probe (the next message, sent with a shard barrier behind it) gets through."""
         if isinstance(subject, bytes):
             subject = subject.decode()
         if isinstance(reply, bytes):
@@ -805,30 +820,58 @@ class Consumer(InternalClient, Actor):
         if len(toks) < 9 or not reply.startswith(ACK_PREFIX):
             return
         try:
-            sseq = int(toks[-4])
+            dseq = int(toks[-3])
         except ValueError:
             return
+        self._probe_token = None
         if self.push_active:
             self.push_active = False
             self.inactive_since = time.time_ns()
-        if sseq in self.pending:
-            if self.rdc.get(sseq, 1) > 1:
-                self.rdc[sseq] -= 1
-                if self.rdc[sseq] == 1:
-                    del self.rdc[sseq]
-            if sseq not in self.rdq_set:
-                self.rdq.appendleft(sseq)
-                self.rdq_set.add(sseq)
-        elif self.ack_policy == "none":
-            # not tracked: go back to it (sequences after it are sent again too)
-            if sseq < self.sseq:
-                self.sseq = sseq
-                self.last_delivered_sseq = sseq - 1
-                self.buf.clear()
-                self.caught_up = False
-                self.covered = 0
-        self._arm(time.time_ns() + 250_000_000)  # probe for interest
-        self._probe_due = True
+        if dseq < self.dseq:
+            self._rollback(dseq)
+        now = time.time_ns()
+        self._probe_at = now + self._probe_backoff
+        self._probe_backoff = min(self._probe_backoff * 2, PROBE_MAX)
+        self._arm(self._probe_at)
+
+    def _rollback(self, dseq: int) -> None:
+        """Undo the push deliveries with consumer sequence >= dseq (newest first)."""
+        log_ = self._plog
+        while log_ and log_[-1][0] >= dseq:
+            d, sseq, dc, from_lss = log_.pop()
+            if dc == 1:
+                self.pending.pop(sseq, None)
+                if sseq < self.sseq:
+                    self.sseq = sseq
+                if from_lss:
+                    self.lss.appendleft(sseq)
+            else:
+                n = dc - 1
+                if sseq in self.pending:
+                    if n > 1:
+                        self.rdc[sseq] = n
+                    else:
+                        self.rdc.pop(sseq, None)
+                    if sseq not in self.rdq_set:
+                        self.rdq.appendleft(sseq)
+                        self.rdq_set.add(sseq)
+        self.dseq = min(self.dseq, dseq)
+        self.last_delivered_sseq = min(self.last_delivered_sseq, self.sseq - 1)
+        self.buf.clear()
+        self.caught_up = False
+        self.covered = 0
+        self._np_cache = (0, 0)
+        if self.ack_policy == "none" or not self.pending:
+            self.adflr = min(self.adflr, self.dseq - 1)
+            self.asflr = min(self.asflr, self.sseq - 1)
+        self._dirty = True
+
+    def _on_barrier(self, token) -> None:
+        if token is not None and token == self._probe_token:
+            # the probe was delivered: someone is subscribed again
+            self._probe_token = None
+            self.push_active = True
+            self._probe_backoff = PROBE_MIN
 
     # -- pull requests -----------------------------------------------------------------------
 
@@ -903,8 +946,8 @@ class Consumer(InternalClient, Actor):
 
     def _can_deliver(self) -> bool:
         if self.deliver_subject:
-            if not self.push_active and not self._probe_due:
-                return False
+            if not self.push_active:
+                return self._probe_token is None and time.time_ns() >= self._probe_at
             if self.flow_control and self.fc_out is not None and self.pbytes >= FC_STALL_BYTES:
                 return False
             return True
@@ -934,9 +977,10 @@ class Consumer(InternalClient, Actor):
                 self.held = item
                 break
             sent += 1
-            if self._probe_due and not self.push_active:
-                self._probe_due = False
-                break  # one probe until interest is back
+            if self.deliver_subject and not self.push_active:
+                self._probe_n += 1
+                self._probe_token = f"probe-{self._probe_n}"
+                break  # one probe until it is known to have arrived
             if sent >= 1024:
                 # let other actors run; continue with a fresh mailbox message
                 self.actor_ref.tell(("tick",))
@@ -1030,6 +1074,7 @@ class Consumer(InternalClient, Actor):
                 return False
         now = time.time_ns()
         new = dc == 1 and msg.seq >= self.sseq
+        from_lss = bool(self.lss) and self.lss[0] == msg.seq
         if new:
             self.sseq = msg.seq + 1
             self.last_delivered_sseq = msg.seq
@@ -1071,6 +1116,7 @@ class Consumer(InternalClient, Actor):
                 if not self.waiting:
                     self.inactive_since = now
         else:
+            self._plog.append((dseq, msg.seq, dc, from_lss))
             self._out.append((self.deliver_subject, reply, hdr, data, msg.subject))
             if self.idle_heartbeat:
                 self.hb_next = now + self.idle_heartbeat
