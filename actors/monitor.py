@@ -8,8 +8,10 @@ gateways, leafnodes, JetStream, accounts other than `$G`) answer as the referenc
 are not configured. actor-nats' own: `/metrics` (Prometheus text format), `/actorz` (the live
 supervisor tree), `/actorz/kill`, `/configz` (the running options).
 
-Handlers run on the WSGI server's greenlets and gather data from the actors that own it by
-asking them, never by reading their state: the Clients supervisor (open clients, the ring of
+Each endpoint's data is computed by `Endpoints` (one method per endpoint, a query dict of
+strings in, (status, dict) out), which the System actor (actors/system.py) calls as well to answer
+`$SYS.REQ.SERVER.<id>.<ENDPOINT>` with the same dicts. Handlers run on the WSGI server's greenlets
+and gather data from the actors that own it by asking them, never by reading their state: the Clients supervisor (open clients, the ring of
 closed connections and their totals), each Client (`conn_info`), each Shard (its sublist). Only
 server-wide counters (`ServerContext.stats`) and the registry's mailbox view are read directly.
 """
@@ -241,8 +243,7 @@ class Monitor(Actor):
         super().__init__(path, parent, child_id)
         self.ctx = ctx
         self.server = None
-        self._cpu_sample = (time.monotonic(), _cpu_seconds())
-        self._cpu = 0.0
+        self.endpoints = Endpoints(ctx)
 
     def describe(self) -> dict:
         return {"http_port": self.ctx.options.http_port}
@@ -275,7 +276,7 @@ class Monitor(Actor):
             if path == "/":
                 start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
                 return [self.index_page().encode()]
-            handler = getattr(self, "ep_" + name.strip("/").replace("/", "_"), None) \
+            handler = getattr(self.endpoints, "ep_" + name.strip("/").replace("/", "_"), None) \
                 if name.count("/") <= 2 else None
             if handler is None:
                 start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
@@ -313,6 +314,15 @@ class Monitor(Actor):
                 "\t<a href=https://docs.nats.io/running-a-nats-service/nats_admin/monitoring>"
                 "Help</a>\n  </body>\n</html>")
 
+class Endpoints:
+    """The data of every endpoint, as (status, dict) from a query dict of strings (HTTP's query
+    parameters): the Monitor serves it over HTTP and the System actor over `$SYS` requests, so
+    both give the same dicts. Methods block while they ask the actors that own the data; call
+    them from a greenlet of their own (the WSGI server's, or a helper the System spawns)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
     # -- gathering --------------------------------------------------------------------------
 
     def _clients_view(self, subs: bool) -> tuple[list, list, dict]:
@@ -324,7 +334,7 @@ class Monitor(Actor):
         open_conns = [c for c in open_conns if c["cid"] not in closed_cids]
         return open_conns, view["closed"], view["totals"]
 
-    def _index(self) -> dict:
+    def _index(self, account: str | None = None) -> dict:
         """The subscription index over all shards: unique subscriptions (one that lives in every
         shard, a first-token wildcard, counts once) and the sublist stats added up as the
         reference adds up its per-account sublists."""
@@ -334,7 +344,8 @@ class Monitor(Actor):
         hits = 0.0
         fanout_total = 0.0
         refs = [registry.ref(p) for p in self.ctx.shards.paths]
-        for answer in _gather([r for r in refs if r is not None], ("subsz",)):
+        ask = ("subsz",) if account is None else ("subsz", account)
+        for answer in _gather([r for r in refs if r is not None], ask):
             st = answer["stats"]
             for sub in answer["subs"]:
                 unique[id(sub)] = sub
@@ -351,14 +362,7 @@ class Monitor(Actor):
         return {"stats": agg, "subs": list(unique.values())}
 
     def _cpu_percent(self) -> float:
-        """Process CPU use in percent over the last sampling window (at least a second), as
-        the reference's pse samples it."""
-        now, cpu = time.monotonic(), _cpu_seconds()
-        then, cpu_then = self._cpu_sample
-        if now - then >= 1.0:
-            self._cpu = round((cpu - cpu_then) * 100.0 / (now - then), 1)
-            self._cpu_sample = (now, cpu)
-        return self._cpu
+        return _CPU.percent()
 
     # -- /varz ------------------------------------------------------------------------------
 
@@ -428,7 +432,24 @@ class Monitor(Actor):
                                        "clients": st.stale_connections},
             "disk_io_wait_stats": {"waiters": 0, "waits": 0, "wait_time": 0, "max_wait_time": 0},
         })
+        if self._system_account():
+            data["system_account"] = self._system_account()
         return data
+
+    def _accounts(self):
+        return getattr(self.ctx, "accounts", None)
+
+    def _system_account(self) -> str:
+        accounts = self._accounts()
+        return accounts.system_account if accounts is not None else ""
+
+    def _account_exists(self, name: str) -> bool:
+        accounts = self._accounts()
+        return accounts.exists(name) if accounts is not None else name == GLOBAL_ACCOUNT
+
+    def _account_names(self) -> list:
+        accounts = self._accounts()
+        return accounts.names() if accounts is not None else [GLOBAL_ACCOUNT]
 
     # -- /connz -----------------------------------------------------------------------------
 
@@ -459,8 +480,11 @@ class Monitor(Actor):
         open_conns, closed, _ = self._clients_view(bool(subs))
         data = {"server_id": self.ctx.server_id, "now": go_time(now), "num_connections": 0,
                 "total": 0, "offset": offset, "limit": limit, "connections": []}
-        if acc and acc != GLOBAL_ACCOUNT:
+        if acc and not self._account_exists(acc):
             return "200 OK", data  # an unknown account: the reference answers an empty page
+        if acc:
+            open_conns = [c for c in open_conns if c.get("account", GLOBAL_ACCOUNT) == acc]
+            closed = [c for c in closed if c.get("account", GLOBAL_ACCOUNT) == acc]
         rows = []  # (raw record, closed?)
         if state in ("open", "all"):
             data["total"] += len(open_conns)
@@ -511,8 +535,12 @@ class Monitor(Actor):
         if test and not valid_literal_subject(test.encode()):
             raise BadRequest(f"invalid test subject, must be valid publish subject: {test}")
         acc = query.get("acc", "")
-        index = self._index() if not acc or acc == GLOBAL_ACCOUNT else {"stats": _empty_sublist_stats(),
-                                                                        "subs": []}
+        if not acc:
+            index = self._index()
+        elif self._account_exists(acc):
+            index = self._index(acc)
+        else:
+            index = {"stats": _empty_sublist_stats(), "subs": []}
         data = {"server_id": self.ctx.server_id, "now": go_time(time.time())}
         data.update(index["stats"])
         data.update({"total": 0, "offset": offset, "limit": limit})
@@ -520,10 +548,13 @@ class Monitor(Actor):
             open_conns, _, _ = self._clients_view(True)
             details = []
             for c in sorted(open_conns, key=lambda c: c["cid"]):
+                c_acc = c.get("account", GLOBAL_ACCOUNT)
+                if acc and c_acc != acc:
+                    continue
                 for s in c.get("subs", ()):
                     if test and not subject_matches(s["subject"].encode(), test.encode()):
                         continue
-                    details.append(_sub_json(s, c["cid"], account=True))
+                    details.append(_sub_json(s, c["cid"], account=c_acc))
             data["total"] = len(details)
             page = details[min(offset, len(details)):min(offset, len(details)) + limit]
             if page:
@@ -591,40 +622,70 @@ class Monitor(Actor):
     def ep_accountz(self, query):
         acc = query.get("acc", "")
         data = {"server_id": self.ctx.server_id, "now": go_time(time.time())}
+        if self._system_account():
+            data["system_account"] = self._system_account()
         if not acc:
-            data["accounts"] = [GLOBAL_ACCOUNT]
+            data["accounts"] = self._account_names()
             return "200 OK", data
-        if acc != GLOBAL_ACCOUNT:
+        detail = self.account_detail(acc)
+        if detail is None:
             raise BadRequest(f"Account {acc} does not exist")
-        open_conns, _, _ = self._clients_view(False)
-        index = self._index()
-        data["account_detail"] = {
-            "account_name": GLOBAL_ACCOUNT, "update_time": go_time(self.ctx.start_time),
-            "expired": False, "complete": True, "jetstream_enabled": False,
-            "leafnode_connections": 0, "client_connections": len(open_conns),
-            "subscriptions": index["stats"]["num_subscriptions"], "name_tag": GLOBAL_ACCOUNT,
-            "sublist_stats": index["stats"],
-        }
+        data["account_detail"] = detail
         return "200 OK", data
 
+    def account_detail(self, acc: str) -> dict | None:
+        """/accountz?acc= (and `$SYS.REQ.ACCOUNT.<acc>.INFO`): None for an unknown account."""
+        if not self._account_exists(acc):
+            return None
+        open_conns, _, _ = self._clients_view(False)
+        index = self._index(acc)
+        accounts = self._accounts()
+        js = accounts.jetstream_limits(acc) is not None if accounts is not None else False
+        return {
+            "account_name": acc, "update_time": go_time(self.ctx.start_time),
+            "expired": False, "complete": True,
+            "jetstream_enabled": bool(js and self.ctx.options.jetstream.enabled),
+            "leafnode_connections": 0,
+            "client_connections": sum(1 for c in open_conns if c.get("account", GLOBAL_ACCOUNT) == acc),
+            "subscriptions": index["stats"]["num_subscriptions"], "name_tag": acc,
+            "sublist_stats": index["stats"],
+        }
+
     def ep_accstatz(self, query):
+        """/accstatz; `accs` (a comma list, actor-nats' own) narrows it to some accounts, as
+        `$SYS.REQ.ACCOUNT.<acc>.STATZ` asks."""
         unused = _param_bool(query, "unused")
-        open_conns, _, totals = self._clients_view(False)
+        wanted = [a for a in query.get("accs", "").split(",") if a]
+        open_conns, closed, _ = self._clients_view(False)
         data = {"server_id": self.ctx.server_id, "now": go_time(time.time()), "account_statz": []}
-        if open_conns or unused:
-            counters = _totals(open_conns, totals)
-            none = {"msgs": 0, "bytes": 0}
-            data["account_statz"].append({
-                "acc": GLOBAL_ACCOUNT, "name": GLOBAL_ACCOUNT, "conns": len(open_conns),
-                "leafnodes": 0, "total_conns": len(open_conns),
-                "num_subscriptions": self._index()["stats"]["num_subscriptions"],
-                "sent": {"msgs": counters["out_msgs"], "bytes": counters["out_bytes"],
-                         "gateways": dict(none), "routes": dict(none), "leafs": dict(none)},
-                "received": {"msgs": counters["in_msgs"], "bytes": counters["in_bytes"],
-                             "gateways": dict(none), "routes": dict(none), "leafs": dict(none)},
-                "slow_consumers": self.ctx.stats.slow_consumers,
-            })
+        for acc in (wanted or self._account_names()):
+            if not self._account_exists(acc):
+                continue
+            mine = [c for c in open_conns if c.get("account", GLOBAL_ACCOUNT) == acc]
+            if not mine and not unused:
+                continue
+            data["account_statz"].append(self.account_statz(acc, mine, closed))
         return "200 OK", data
+
+    def account_statz(self, acc: str, open_conns: list | None = None, closed: list | None = None) -> dict:
+        """One account's AccountStatz (its open connections, and the messages and bytes of its
+        open and closed ones)."""
+        if open_conns is None:
+            conns, closed, _ = self._clients_view(False)
+            open_conns = [c for c in conns if c.get("account", GLOBAL_ACCOUNT) == acc]
+        gone = [c for c in closed or () if c.get("account", GLOBAL_ACCOUNT) == acc]
+        counters = _totals(open_conns + gone, {})
+        none = {"msgs": 0, "bytes": 0}
+        return {
+            "acc": acc, "name": acc, "conns": len(open_conns),
+            "leafnodes": 0, "total_conns": len(open_conns),
+            "num_subscriptions": self._index(acc)["stats"]["num_subscriptions"],
+            "sent": {"msgs": counters["out_msgs"], "bytes": counters["out_bytes"],
+                     "gateways": dict(none), "routes": dict(none), "leafs": dict(none)},
+            "received": {"msgs": counters["in_msgs"], "bytes": counters["in_bytes"],
+                         "gateways": dict(none), "routes": dict(none), "leafs": dict(none)},
+            "slow_consumers": sum(1 for c in gone if c.get("reason", "").startswith("Slow Consumer")),
+        }
 
     # -- /metrics (actor-nats) ----------------------------------------------------------------
 
@@ -675,13 +736,13 @@ def _totals(open_conns: list, closed_totals: dict) -> dict:
     return out
 
 
-def _sub_json(s: dict, cid: int, account: bool) -> dict:
+def _sub_json(s: dict, cid: int, account: str | None) -> dict:
     """A SubDetail: the account fields are there for /subsz and closed connections only, as
     the reference fills them."""
     out = {}
     if account:
-        out["account"] = GLOBAL_ACCOUNT
-        out["account_tag"] = GLOBAL_ACCOUNT
+        out["account"] = account
+        out["account_tag"] = account
     out["subject"] = s["subject"]
     if s.get("qgroup"):
         out["qgroup"] = s["qgroup"]
@@ -717,11 +778,11 @@ def _conn_json(c: dict, now: float, subs, closed: bool, auth: bool = False) -> d
             out[k] = c[k]
     sub_list = c.get("subs") or []
     if subs == "detail" and sub_list:
-        out["subscriptions_list_detail"] = [_sub_json(s, c["cid"], account=closed) for s in sub_list]
+        out["subscriptions_list_detail"] = [_sub_json(s, c["cid"], account=c.get("account", GLOBAL_ACCOUNT) if closed else None) for s in sub_list]
     elif subs and sub_list:
         out["subscriptions_list"] = [s["subject"] for s in sub_list]
     if auth and not closed:
-        out["name_tag"] = GLOBAL_ACCOUNT  # the account's name tag (its name, with no JWT)
+        out["name_tag"] = c.get("account", GLOBAL_ACCOUNT)  # the account's name tag (its name, with no JWT)
     return out
 
 
@@ -839,6 +900,23 @@ def actor_tree() -> list:
     return out
 
 
+class _CpuSampler:
+    """Process CPU use in percent over the last sampling window (at least a second), as the
+    reference's pse samples it; one per process, shared by HTTP and $SYS requests."""
+
+    def __init__(self):
+        self._sample = (time.monotonic(), _cpu_seconds())
+        self._cpu = 0.0
+
+    def percent(self) -> float:
+        now, cpu = time.monotonic(), _cpu_seconds()
+        then, cpu_then = self._sample
+        if now - then >= 1.0:
+            self._cpu = round((cpu - cpu_then) * 100.0 / (now - then), 1)
+            self._sample = (now, cpu)
+        return self._cpu
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -853,3 +931,6 @@ def _rss() -> int:
     except OSError:
         pass
     return 0
+
+
+_CPU = _CpuSampler()
