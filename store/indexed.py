@@ -189,12 +189,17 @@ class IndexedStore(StreamStore):
             if not self._msgs:
                 self._first = self._last + 1
             else:
-                s = seq + 1
-                msgs = self._msgs
-                while s not in msgs:
-                    s += 1
-                self._first = s
+                self._first = self._next_live(seq + 1)
         return True
+
+    def _next_live(self, s: int) -> int:
+        """The lowest live seq >= s (there is one): a short walk, or a scan past a big gap."""
+        msgs = self._msgs
+        for _ in range(64):
+            if s in msgs:
+                return s
+            s += 1
+        return min(q for q in msgs if q >= s)
 
     def _clear(self, first: int) -> int:
         """Drop every message; the stream's first sequence becomes `first` (last at least first-1)."""
@@ -241,9 +246,20 @@ class IndexedStore(StreamStore):
         msgs = self._msgs
         s = max(start, self._first)
         last = self._last
+        miss = 0
         while s <= last:
             if s in msgs:
                 yield s
+                miss = 0
+            else:
+                miss += 1
+                if miss > 64:  # a big gap (skips, purges): jump to the next live seq
+                    later = [q for q in msgs if q > s]
+                    if not later:
+                        return
+                    s = min(later)
+                    miss = 0
+                    continue
             s += 1
 
     def _matching_seqs(self, filter: str, start: int = 0, end: int | None = None) -> list[int]:
@@ -359,9 +375,7 @@ class IndexedStore(StreamStore):
         m = subject_matcher(filter)
         msgs = self._msgs
         if m is None:
-            s = self._last
-            while s not in msgs:
-                s -= 1
+            s = self._last_live()
             return self._read(s, msgs[s])
         best = 0
         for subj in self._matching_subjects(filter):
@@ -524,9 +538,11 @@ class IndexedStore(StreamStore):
     def _last_live(self) -> int:
         s = self._last
         msgs = self._msgs
-        while s not in msgs:
+        for _ in range(64):
+            if s in msgs:
+                return s
             s -= 1
-        return s
+        return max(msgs)
 
     def subjects_state(self, filter: str = ">") -> dict[str, SimpleState]:
         out = {}

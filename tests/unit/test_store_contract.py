@@ -37,7 +37,7 @@ if FileStore is not None:
 
 
 def snapshot(s):
-    st = s.state(deleted_details=True)
+    st = s.state(deleted_details=s.state().num_deleted < 100_000)
     msgs = []
     m = s.load_next_msg(">", 0)
     while m is not None:
@@ -433,3 +433,19 @@ def test_delete(make):
     s.delete()
     assert s.state().msgs == 0
     assert s.consumer_names() == []
+
+
+def test_big_gaps_are_cheap(make):
+    s = make()
+    s.store_msg("a", b"", b"1")
+    s.skip_msg(10_000_000_000)
+    s.store_msg("a", b"", b"2")
+    s.store_msg("b", b"", b"3")
+    s.skip_msg(20_000_000_000)
+    assert s.load_last_msg(">").data == b"3"
+    assert s.load_next_msg(">", 2).data == b"2"
+    assert s.filtered_state(">").last == 10_000_000_002
+    assert s.remove_msg(1)
+    assert s.state().first_seq == 10_000_000_001
+    assert s.filtered_state(">", 10_000_000_002).msgs == 1
+    assert s.num_pending(5) == 2
