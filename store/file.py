@@ -17,7 +17,8 @@ SKIP (seq reserved, no message), FLOOR (every seq below is gone), META (first re
 block: floor = seq, last seq = ts, last ts = ttl; so removing older blocks never loses them).
 
 Durability: store_msg appends to a buffer; `flush()` os.write()s it (a kill -9 after flush loses
-nothing); `sync()` fsyncs; sync_always does both on every store. Compaction runs in flush():
+nothing); `sync()` fsyncs what was flushed (and may run in another thread); sync_always does both
+on every store. Compaction runs in flush():
 a non-current block with no live message is unlinked (its tombstones for still-existing blocks
 are carried into the current block first); one mostly dead is rewritten (temp file + replace).
 
@@ -123,6 +124,7 @@ class FileStore(IndexedStore):
         self._cache_bytes = 0
         self._rfds: dict[int, int] = {}  # block n -> read fd (LRU by insertion)
         self._dirty: set[_Block] = set()
+        self._unsynced: set[str] = set()  # finished blocks not fsynced yet
         self._problems: list[str] = []
         self._no_tomb = False
         self._closed = False
@@ -172,6 +174,7 @@ class FileStore(IndexedStore):
             if self._cur.wfd >= 0:
                 os.close(self._cur.wfd)
                 self._cur.wfd = -1
+            self._unsynced.add(self._cur.path)
         n = self._blocks[-1].n + 1 if self._blocks else 1
         blk = _Block(n, self._block_path(n))
         blk.wfd = os.open(blk.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -391,11 +394,29 @@ class FileStore(IndexedStore):
             self._compact_blocks()
 
     def sync(self) -> None:
+        """fsync what flush() wrote: the current block, blocks finished since the last sync,
+        and the msgs directory. It touches no buffer or index, so it may run in another thread
+        (a gevent threadpool) while the owner keeps storing; call flush() first on the owner."""
         if self._closed:
             return
-        self.flush()
-        if self._cur is not None and self._cur.wfd >= 0:
-            os.fsync(self._cur.wfd)
+        paths, self._unsynced = self._unsynced, set()
+        cur = self._cur
+        if cur is not None:
+            paths.add(cur.path)
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # removed by compaction meanwhile
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(self._mdir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _compact_blocks(self) -> None:
         dirty, self._dirty = self._dirty, set()

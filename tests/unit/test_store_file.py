@@ -378,3 +378,17 @@ def test_delete_removes_directory(tmp_path):
     s.consumer_store("c").update(ConsumerState())
     s.delete()
     assert not (tmp_path / "S").exists()
+
+
+def test_sync_after_flush(tmp_path):
+    s = open_store(tmp_path / "S", block_size=1024)
+    for i in range(100):
+        s.store_msg("a", b"", b"s" * 50)
+    s.flush()
+    s.sync()
+    assert s._unsynced == set()
+    s.purge("a", keep=3)
+    s.flush()
+    s.sync()  # blocks removed by compaction are skipped
+    s.close()
+    s.sync()  # after close: a no-op
