@@ -91,7 +91,8 @@ class StreamStore(ABC):
         """Append; returns (seq, ts). Enforces max_msg_size (StoreError "message size exceeds
         maximum allowed"), then the limits with discard old (drops the oldest messages over
         max_msgs / max_bytes, and over max_msgs_per_subject on that subject). `ttl` (ns, 0 =
-        none) is a per-message expiry (Nats-TTL)."""
+        none) is a per-message expiry (Nats-TTL).; -1 = "never": exempt from max_age too.
+        A message with a TTL expires by its TTL only, not by max_age."""
         ...
 
     @abstractmethod
@@ -184,6 +185,12 @@ class StreamStore(ABC):
     def problems(self) -> list[str]:
         """Human-readable reports of damage found at load (bad checksums, truncated blocks)."""
         return []
+
+    def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
+        """This store's accounting size of a message, as counted in `state().bytes` and against
+        max_bytes (for the Stream actor's discard-new check). Memory: StoredMsg.size; the file
+        store follows the reference's file store (subject + hdr + data + 30, +4 with headers)."""
+        return len(subject) + len(hdr) + len(data) + 16
 
     def flush(self) -> None:
         """Make every stored message durable against a process kill (write() to the OS)."""
