@@ -91,7 +91,7 @@ class StreamStore(ABC):
         """Append; returns (seq, ts). Enforces max_msg_size (StoreError "message size exceeds
         maximum allowed"), then the limits with discard old (drops the oldest messages over
         max_msgs / max_bytes, and over max_msgs_per_subject on that subject). `ttl` (ns, 0 =
-        none) is a per-message expiry (Nats-TTL).; -1 = "never": exempt from max_age too.
+        none) is a per-message expiry (Nats-TTL); -1 = "never": exempt from max_age too.
         A message with a TTL expires by its TTL only, not by max_age."""
         ...
 
