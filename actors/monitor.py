@@ -451,6 +451,24 @@ class Endpoints:
         accounts = self._accounts()
         return accounts.names() if accounts is not None else [GLOBAL_ACCOUNT]
 
+    def statsz(self) -> dict:
+        """The `statsz` of a `$SYS.SERVER.<id>.STATSZ` message (the reference's ServerStats)."""
+        st = self.ctx.stats
+        open_conns, _, totals = self._clients_view(False)
+        counters = _totals(open_conns, totals)
+        sent = {"msgs": counters["out_msgs"], "bytes": counters["out_bytes"]}
+        received = {"msgs": counters["in_msgs"], "bytes": counters["in_bytes"]}
+        return {
+            "start": go_time(self.ctx.start_time), "mem": _rss(), "cores": os.cpu_count() or 1,
+            "cpu": _num(self._cpu_percent()), "connections": len(open_conns),
+            "total_connections": st.total_connections,
+            "active_accounts": len({c.get("account", GLOBAL_ACCOUNT) for c in open_conns}),
+            "subscriptions": self._index()["stats"]["num_subscriptions"],
+            "sent": sent, "sent_to_clients": dict(sent),
+            "received": received, "received_from_clients": dict(received),
+            "slow_consumers": st.slow_consumers, "active_servers": 1, "gomaxprocs": 1,
+        }
+
     # -- /connz -----------------------------------------------------------------------------
 
     def ep_connz(self, query):
