@@ -4,6 +4,7 @@
     ├── config      running options; reloads
     ├── router      (one_for_one) shard-0 .. shard-N-1: the subscription index
     ├── accounts    exports and imports between accounts (actors/accounts.py)
+    ├── system      the system account's events and requests (actors/system.py)
     ├── jetstream   (when enabled) streams and consumers (actors/jetstream.py)
     ├── clients     (temporary children) cid-1, cid-2, ...: one per connection
     ├── listener    the client accept loop
@@ -45,6 +46,7 @@ from .clients import Clients
 from .config import Config
 from .listener import Listener
 from .monitor import Monitor
+from .system import System
 from .router import Router, ShardTable
 from .runtime import Actor, ChildExited, ChildFailed, registry, tell
 from .supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
@@ -151,6 +153,7 @@ class Server(Supervisor):
         specs = [_spec("config", Config, ctx, "config"),
                  _spec("router", Router, ctx, "router"),
                  _spec("accounts", Accounts, ctx, "accounts"),
+                 _spec("system", System, ctx, "system"),
                  _spec("clients", Clients, ctx, "clients"),
                  _spec("listener", Listener, ctx, "listener")]
         if ctx.options.jetstream.enabled:
@@ -301,6 +304,7 @@ def lame_duck(ctx) -> None:
     ctx.lame_duck = True
     o = ctx.options
     log.info("Entering lame duck mode, stop accepting new clients")
+    tell("/server/system", ("lame_duck",))
     tell("/server/listener", ("stop_accepting",))
     try:
         ctx.listen_sock.close()
@@ -335,6 +339,12 @@ def _client_refs() -> list:
 
 def _shutdown(ctx, root) -> None:
     ctx.shutting_down = True
+    system = registry.ref("/server/system")  # $SYS.SERVER.<id>.SHUTDOWN goes out before the closes
+    if system is not None:
+        try:
+            system.ask(("shutdown",), timeout=1.0)
+        except Exception:
+            pass
     for sock in (ctx.listen_sock, ctx.http_sock):
         if sock is not None:
             try:
