@@ -35,7 +35,7 @@ from ..protocol.ids import nonce as new_nonce
 from . import auth as authn
 from .monitor import go_duration
 from .router import Subscription
-from .runtime import Actor
+from .runtime import Actor, tell
 
 log = logging.getLogger("actor_nats")
 TRACE = 5  # the TRC level (actors/log.py)
@@ -176,6 +176,7 @@ class Client(Actor):
         if self._debug:
             log.debug("%sClient connection closed: %s", self._prefix(), self.close_reason or "Client Closed")
         self.ctx.client_closed(self)
+        tell("/server/system", ("client_closed", self.conn_info(False), self.close_reason or "Client Closed", self.identity, (self._creds or {}).get("user", ""), self.connect_received))
 
     # -- mailbox ----------------------------------------------------------------------------
 
@@ -440,6 +441,7 @@ class Client(Actor):
         if not self._authorize(opts):
             return False
         self.connect_received = True
+        tell("/server/system", ("client_connect", self.conn_info(False), self.identity))
         if self.verbose:
             self._send_ctl(OK_FRAME)
         return True
