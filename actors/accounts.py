@@ -16,6 +16,13 @@ ways across are an account's exports imported by another, and they are this acto
 `AccountsTable` is immutable data built from the options (a reload builds a new one and the
 Config actor swaps it into the context): account names, the system account, and which accounts
 have JetStream with which limits. Readers take it from `ctx.accounts`.
+
+In operator mode (decentralized JWT auth) the accounts are the account JWTs the Resolver
+(actors/resolver.py) holds: each is named by its public key, its exports/imports and JetStream
+limits come from its claims, and `claims(name)` gives the decoded JWT (limits, revocations,
+signing keys) to authentication and to the Clients. A pushed update makes the Resolver build a
+new table (`AccountsTable(options, jwt_claims)`), swap it in and tell this actor ("options",)
+so the imports are rebuilt.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ import time
 
 import gevent
 
-from ..config.accounts import DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, response_type
+from ..config.accounts import (DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, RESPONSE_TYPES, AccountSpec,
+                               Export, Import, response_type)
+from ..protocol.subjects import subject_matches
 from .internal import InternalClient
 from .runtime import Actor
 
@@ -39,8 +48,22 @@ RESPONSE_TTL = 120.0  # seconds a stream/chunked service response mapping lives 
 class AccountsTable:
     """Which accounts exist, which is the system account, and JetStream per account."""
 
-    def __init__(self, options):
+    def __init__(self, options, jwt_claims: dict | None = None):
         acc = options.accounts
+        op = getattr(options, "operator", None)
+        self.operator_mode = bool(op is not None and op.enabled)
+        self._claims: dict = {}
+        if self.operator_mode:
+            self._claims = dict(jwt_claims or {})
+            self.trusted_keys = frozenset(op.all_trusted_keys())
+            self.no_system_account = False
+            self.system_account = op.system_account or acc.system_account
+            specs = jwt_specs(self._claims)
+            self.specs = {a.name: a for a in specs}
+            self._js = {a.name: a.jetstream for a in specs
+                        if a.jetstream is not None and a.name != self.system_account}
+            return
+        self.trusted_keys = frozenset()
         self.specs = {a.name: a for a in acc.accounts}
         self.no_system_account = acc.no_system_account
         self.system_account = "" if acc.no_system_account else (acc.system_account or DEFAULT_SYSTEM_ACCOUNT)
@@ -49,6 +72,13 @@ class AccountsTable:
                     if a.jetstream is not None and a.name != self.system_account}
         if not explicit_js:
             self._js[GLOBAL_ACCOUNT] = {}  # JetStream on: the global account gets it
+
+    def claims(self, name: str):
+        """The account JWT's decoded claims (operator mode), else None."""
+        return self._claims.get(name)
+
+    def all_claims(self) -> dict:
+        return dict(self._claims)
 
     def names(self) -> list[str]:
         out = [GLOBAL_ACCOUNT] + [n for n in self.specs if n != GLOBAL_ACCOUNT]
@@ -62,6 +92,72 @@ class AccountsTable:
     def jetstream_limits(self, name: str) -> dict | None:
         """None: JetStream is not enabled for the account (10039); {} enabled without limits."""
         return self._js.get(name)
+
+
+# -- accounts from JWT claims ------------------------------------------------------------------
+
+_JS_LIMITS = (("mem_storage", "max_memory"), ("disk_storage", "max_storage"),
+              ("streams", "max_streams"), ("consumer", "max_consumers"),
+              ("max_ack_pending", "max_ack_pending"),
+              ("mem_max_stream_bytes", "memory_max_stream_bytes"),
+              ("disk_max_stream_bytes", "storage_max_stream_bytes"))
+
+
+def jwt_jetstream_limits(claims) -> dict | None:
+    """JetStream limits of an account JWT: None when it has none (memory and disk storage
+    both 0, no tiers), as the reference's IsJSEnabled decides."""
+    limits = claims.get("limits") or {}
+    tiered = limits.get("tiered_limits") or {}
+    if tiered:
+        limits = next(iter(tiered.values())) or {}
+    if not (limits.get("mem_storage") or limits.get("disk_storage")):
+        return None
+    out = {name: int(limits.get(key, 0) or 0) for key, name in _JS_LIMITS}
+    out["max_bytes_required"] = bool(limits.get("max_bytes_required", False))
+    return out
+
+
+def jwt_spec(claims) -> AccountSpec:
+    """An AccountSpec (exports, imports, JetStream) from an account JWT's claims."""
+    exports = []
+    for e in claims.get("exports") or ():
+        if not isinstance(e, dict) or not e.get("subject"):
+            continue
+        rt = RESPONSE_TYPES.get(str(e.get("response_type", "Singleton")).lower(), "Singleton")
+        exports.append(Export(subject=e["subject"], service=e.get("type") == "service", response_type=rt))
+    imports = []
+    for i in claims.get("imports") or ():
+        if not isinstance(i, dict) or not i.get("subject") or not i.get("account"):
+            continue
+        service = i.get("type") == "service"
+        local = i.get("local_subject") or ""
+        to = i.get("to") or ""
+        if service:
+            imports.append(Import(account=i["account"], subject=i["subject"], service=True, to=local or to))
+        else:
+            imports.append(Import(account=i["account"], subject=i["subject"], service=False,
+                                  to=local, prefix="" if local else to))
+    return AccountSpec(name=claims.subject, exports=tuple(exports), imports=tuple(imports),
+                       jetstream=jwt_jetstream_limits(claims))
+
+
+def jwt_specs(claims_by_name: dict) -> list:
+    """Specs of every account JWT; imports of an export that does not exist are left out (the
+    reference skips them too)."""
+    specs = {name: jwt_spec(c) for name, c in claims_by_name.items()}
+    out = []
+    for spec in specs.values():
+        keep = []
+        for imp in spec.imports:
+            exporter = specs.get(imp.account)
+            if exporter is None or not any(
+                    e.service == imp.service and subject_matches(e.subject.encode(), imp.subject.encode())
+                    for e in exporter.exports):
+                continue
+            keep.append(imp)
+        out.append(AccountSpec(name=spec.name, exports=spec.exports, imports=tuple(keep),
+                               jetstream=spec.jetstream))
+    return out
 
 
 def map_subject(subject: str, pattern: str, to: str) -> str:
@@ -187,4 +283,4 @@ class Accounts(Actor, InternalClient):
                 return
 
 
-__all__ = ["Accounts", "AccountsTable", "map_subject"]
+__all__ = ["Accounts", "AccountsTable", "jwt_jetstream_limits", "jwt_spec", "map_subject"]

@@ -78,9 +78,14 @@ class Client(Actor):
         self.first_pong_sent = False
         # auth (actors/auth.py): set at CONNECT; None = no permissions to check
         auth = self.opts.auth
-        self._auth_required = auth.required
-        self._awaiting_auth = auth.required and not auth.no_auth_user  # ops before CONNECT refused
-        self._nonce = new_nonce() if auth.has_nkeys else ""
+        self._operator = self.opts.operator.enabled  # JWT auth (actors/auth.py, actors/resolver.py)
+        self._auth_required = auth.required or self._operator
+        self._awaiting_auth = self._auth_required and not auth.no_auth_user  # ops before CONNECT refused
+        self._nonce = new_nonce() if auth.has_nkeys or self._operator else ""
+        self._fetched: dict = {}  # operator mode: accounts fetched for this CONNECT -> error
+        self._jwt_account = ""  # the JWT account this connection counts against
+        self._jwt_max_subs = -1  # from the user and account claims
+        self._expiry_timer = None
         self._auth_timer = None
         self.identity = None
         self.account = "$G"  # the subject space this connection lives in (set by auth)
@@ -158,11 +163,19 @@ class Client(Actor):
 
     def cleanup(self) -> None:
         self._closing = True
-        for watcher in (self._io, self._ping_timer, self._rearm_timer, self._auth_timer):
+        if self._jwt_account:
+            from .resolver import account_clients
+
+            conns = account_clients(self.ctx).get(self._jwt_account)
+            if conns is not None:
+                conns.pop(self.cid, None)
+            self._jwt_account = ""
+        for watcher in (self._io, self._ping_timer, self._rearm_timer, self._auth_timer,
+                        self._expiry_timer):
             if watcher is not None:
                 watcher.stop()
                 watcher.close()
-        self._io = self._ping_timer = self._rearm_timer = self._auth_timer = None
+        self._io = self._ping_timer = self._rearm_timer = self._auth_timer = self._expiry_timer = None
         current = gevent.getcurrent()
         for g in self._greenlets:
             if g is not current:
@@ -235,6 +248,9 @@ class Client(Actor):
             self._recheck_auth()
         elif kind == "connz":
             return self.conn_info(message[1])
+        elif kind in ("account_fetched", "account_update", "account_kick", "account_expired",
+                      "auth_expired"):
+            self._on_jwt_event(message)
         else:
             return super().handle(message)
         return None
@@ -364,6 +380,10 @@ class Client(Actor):
                 if self._rtt_start:
                     self.rtt = max(time.time() - self._rtt_start, 1e-9)
             elif op == CONNECT:
+                if self._operator and self._fetch_account(ev[1]):
+                    self._resume = events[i:]  # CONNECT again once the Resolver answers
+                    stalled = True
+                    break
                 if not self._on_connect(ev[1]):
                     break
             elif op == ERROR:
@@ -455,6 +475,8 @@ class Client(Actor):
         auth = self.opts.auth
         self._creds = {k: opts[k] for k in ("user", "pass", "auth_token", "nkey", "sig")
                        if isinstance(opts.get(k), str) and opts[k]}
+        if self._operator:
+            return self._authorize_jwt(opts)
         if not self._auth_required:
             return True
         identity, detail = authn.authenticate(auth, opts, self._nonce)
@@ -487,8 +509,8 @@ class Client(Actor):
         that no longer pass get -ERR 'Authorization Violation'; the rest take their user's new
         permissions, and subscriptions those deny are removed with a -ERR each."""
         auth = self.opts.auth
-        if self._closing:
-            return
+        if self._closing or self._operator:
+            return  # operator mode: account JWT updates re-check connections (_on_jwt_event)
         if not self.connect_received:
             # not logged in yet: CONNECT is checked against the new options when it comes
             self._auth_required = auth.required
@@ -539,6 +561,130 @@ class Client(Actor):
             self._remove_sub(sid)
             self._send_err(f'Permissions Violation for Subscription to "{text}"{q} (sid "{sid_text}")')
             log.info('Removed sub "%s"%s (sid "%s") for %s - not authorized', text, q, sid_text, who)
+
+    # -- operator mode (JWT auth) -----------------------------------------------------------
+
+    def _fetch_account(self, raw: bytes) -> bool:
+        """A CONNECT whose user JWT names an account this server does not have yet: ask the
+        Resolver to fetch it (True: wait for its "account_fetched" answer)."""
+        try:
+            opts = json.loads(raw)
+        except ValueError:
+            return False
+        token = opts.get("jwt") if isinstance(opts, dict) else None
+        if not isinstance(token, str) or not token:
+            return False
+        account = authn.issuer_account_of(token)
+        if account is None or account in self._fetched or self.ctx.accounts.claims(account) is not None:
+            return False
+        from .runtime import tell
+
+        self._fetched[account] = "fetching jwt failed due to shutdown"  # until answered
+        if not tell("/server/resolver", ("fetch", account, self.actor_ref)):
+            self._fetched[account] = "account missing"
+            return False
+        return True
+
+    def _authorize_jwt(self, opts: dict) -> bool:
+        from .resolver import account_clients
+
+        identity, detail = authn.authenticate_jwt(self.ctx.accounts, opts, self._nonce, self.host,
+                                                  fetched=self._fetched)
+        if identity is authn.FETCH:
+            identity, detail = None, "Account JWT lookup error: account missing"
+        if identity is None:
+            if detail.startswith("!"):
+                log.error("%s%s", self._prefix(), detail[1:])
+            else:
+                log.debug("%s%s", self._prefix(), detail)
+            self._auth_failed("")
+            return False
+        self._awaiting_auth = False
+        if self._auth_timer is not None:
+            self._auth_timer.stop()
+        account = identity.user.account
+        conns = account_clients(self.ctx).setdefault(account, {})
+        limit = int((identity.account_claims.get("limits") or {}).get("conn", 0))
+        if self.cid not in conns and limit != -1 and len(conns) >= limit:
+            self._account_conns_exceeded()
+            return False
+        if self._jwt_account and self._jwt_account != account:
+            account_clients(self.ctx).get(self._jwt_account, {}).pop(self.cid, None)
+        conns[self.cid] = self.actor_ref
+        self._jwt_account = account
+        self._take_identity(identity)
+        self._apply_jwt_limits(identity)
+        self._set_expiry(identity)
+        user, acc = identity.jwt, identity.account_claims
+        log.debug('%sAuthenticated JWT: Client "%s" (claim-name: "%s", claim-tags: []) signed with '
+                  '"%s" by Account "%s" (claim-name: "%s", claim-tags: []) signed with "%s"',
+                  self._prefix(), user.subject, user.name, user.issuer, account, acc.name, acc.issuer)
+        return True
+
+    def _apply_jwt_limits(self, identity) -> bool:
+        """Max subscriptions and payload from the claims; False if the connection was closed
+        because it is already past the new subscription limit."""
+        subs, payload = authn.user_limits(identity)
+        self._jwt_max_subs = subs
+        mp = self.opts.max_payload
+        self.parser.max_payload = min(mp, payload) if payload >= 0 else mp
+        if subs >= 0 and len(self.subs) > subs:
+            log.error("%s%s", self._prefix(), errors.MAX_SUBSCRIPTIONS)
+            self._send_err(errors.MAX_SUBSCRIPTIONS, close=True, reason="Maximum Subscriptions Exceeded")
+            return False
+        return True
+
+    def _set_expiry(self, identity) -> None:
+        if self._expiry_timer is not None:
+            self._expiry_timer.stop()
+            self._expiry_timer = None
+        expires = identity.jwt.expires
+        if expires:
+            loop = gevent.get_hub().loop
+            self._expiry_timer = loop.timer(max(expires - time.time(), 0.0))
+            self._expiry_timer.start(self._tell_self, ("auth_expired",))
+
+    def _account_conns_exceeded(self) -> None:
+        log.error("%smaximum account active connections exceeded", self._prefix())
+        self._send_err("maximum account active connections exceeded", close=True,
+                       reason="Maximum Account Connections Exceeded")
+
+    def _on_jwt_event(self, message) -> None:
+        kind = message[0]
+        if kind == "account_fetched":
+            self._fetched[message[1]] = message[2]
+            if self._resume is not None and not self._closing:
+                self._resumed()
+            return
+        if self._closing or self.identity is None or self.identity.jwt is None:
+            return
+        if kind == "auth_expired":
+            log.debug("%sUser Authentication Expired", self._prefix())
+            self._send_err("User Authentication Expired", close=True, reason="Authentication Expired")
+        elif kind == "account_expired":
+            log.debug("%sAccount Authentication Expired", self._prefix())
+            self._send_err("Account Authentication Expired", close=True, reason="Authentication Expired")
+        elif kind == "account_kick":
+            self._account_conns_exceeded()
+        elif kind == "account_update":
+            account = self.ctx.accounts.claims(self.account)
+            if account is None:
+                return
+            user = self.identity.jwt
+            limits = account.get("limits") or {}
+            if user.get("bearer_token") and limits.get("disallow_bearer"):
+                log.debug("%sBearer User JWT not allowed", self._prefix())
+                self._auth_failed("")
+                return
+            if authn.user_revoked(account, user):
+                log.debug("%sUser Authentication Revoked", self._prefix())
+                self._send_err("User Authentication Revoked", close=True, reason="Credentials Revoked")
+                return
+            if user.issuer != account.subject and user.issuer not in account.signing_keys:
+                self._auth_failed("")
+                return
+            self.identity.account_claims = account
+            self._apply_jwt_limits(self.identity)
 
     def _revoked(self, detail: str) -> None:
         """Credentials a reload no longer accepts: logged with the login's tag, as the reference."""
@@ -618,6 +764,12 @@ class Client(Actor):
             self._send_err(f'Permissions Violation for Subscription to "{text}"{q}')
             return
         maxsubs = self.opts.max_subscriptions
+        if self._jwt_max_subs >= 0 and (not maxsubs or self._jwt_max_subs < maxsubs):
+            maxsubs = self._jwt_max_subs
+            if len(self.subs) >= maxsubs:
+                log.error("%s%s", self._prefix(), errors.MAX_SUBSCRIPTIONS)
+                self._send_err(errors.MAX_SUBSCRIPTIONS)
+                return
         if maxsubs and len(self.subs) >= maxsubs:
             self._send_err(errors.MAX_SUBSCRIPTIONS)
             return
