@@ -106,7 +106,7 @@ class ServerContext:
             "port": self.port,
             "headers": not o.no_header_support,
         }
-        if o.auth.required and not o.auth.no_auth_user:
+        if (o.auth.required and not o.auth.no_auth_user) or o.operator.enabled:
             self.info_base["auth_required"] = True  # forced off by no_auth_user, as the reference
         self.info_base["max_payload"] = o.max_payload
         if o.jetstream.enabled:
@@ -156,6 +156,11 @@ class Server(Supervisor):
                  _spec("system", System, ctx, "system"),
                  _spec("clients", Clients, ctx, "clients"),
                  _spec("listener", Listener, ctx, "listener")]
+        if ctx.options.operator.enabled:
+            from .resolver import Resolver
+
+            # the account JWTs: loaded before the Accounts actor builds imports from them
+            specs.insert(2, _spec("resolver", Resolver, ctx, "resolver"))
         if ctx.options.jetstream.enabled:
             from .jetstream import JetStream
 
@@ -211,6 +216,10 @@ def run(options, load_options=None) -> int:
         from ..config.loader import digest
 
         log.info("Using configuration file: %s (%s)", o.config_file, digest(o.config_file))
+    if o.operator.enabled:
+        from .resolver import log_operators
+
+        log_operators(o)
     try:
         if o.http_port:
             ctx.http_sock = _bind(o.http_host or o.host, o.http_port, "monitor")
