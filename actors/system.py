@@ -405,10 +405,9 @@ class System(Actor, InternalClient):
         query = _query(name, opts)
         result = getattr(self.endpoints, "ep_" + name.lower())(query)
         status, body = result[0], result[-1]
-        if name == "HEALTHZ":
-            body = dict(body)
-            body["status_code"] = int(status.split()[0])
-            return {"server": self._server_info(), "data": body}
+        if name == "HEALTHZ":  # the status code travels in the body here
+            body = {"status": body.get("status"), "status_code": int(status.split()[0]),
+                    **{k: v for k, v in body.items() if k != "status"}}
         return {"server": self._server_info(), "data": body}
 
     def _send_statsz(self, subject: str, account: str) -> None:
@@ -522,7 +521,7 @@ class System(Actor, InternalClient):
         for c in open_conns:
             if c.get("account", "$G") != account:
                 continue
-            if any(subject_matches(rep, s["subject"].encode()) for s in c.get("subs", ())):
+            if any(subject_matches(s["subject"].encode(), rep) for s in c.get("subs", ())):
                 user = self._users.get(c["cid"], ("", account))[0]
                 return {"server": self._server_info(),
                         "data": {"user": user, "account": account, "account_name": account}}
