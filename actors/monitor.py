@@ -385,6 +385,8 @@ class Endpoints:
             "host": o.host,
             "port": self.ctx.port,
         }
+        if self.ctx.info_base.get("auth_required"):
+            data["auth_required"] = True
         if self.ctx.info_base.get("connect_urls"):
             data["connect_urls"] = list(self.ctx.info_base["connect_urls"])
         data["max_connections"] = o.max_connections

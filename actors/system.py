@@ -502,6 +502,8 @@ class System(Actor, InternalClient):
         if name in ("CONNZ", "SUBSZ"):
             query = _query(name, opts)
             query["acc"] = acc
+            if name == "SUBSZ":
+                query["subs"] = "true"  # the reference lists an account's subscriptions here
             data = getattr(e, "ep_" + name.lower())(query)[1]
             if name == "CONNZ" and not e._account_exists(acc):
                 data = dict(data, server_id="", connections=None)  # as the reference answers
