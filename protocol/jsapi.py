@@ -1088,7 +1088,10 @@ def _valid_transform(src: str, dest: str) -> bool:
         return True
     if src and not valid_subject(src):
         return False
-    nwc = sum(1 for t in (src or ">").split(".") if t == "*")
+    src_tokens = (src or ">").split(".")
+    nwc = sum(1 for t in src_tokens if t == "*")
+    if ">" in dest.split(".") and src_tokens[-1] != ">":
+        return False
     for m in _MAPPING_FN.finditer(dest):
         args = [a.strip() for a in m.group(2).split(",") if a.strip()]
         for a in args[:1]:
@@ -1797,21 +1800,16 @@ def parse_ack_reply(subject: str) -> AckReply | None:
 # PubAck
 
 
-def pub_ack(stream: str, seq: int, *, duplicate: bool = False, domain: str = "",
-            value: str | None = None, batch_id: str = "", batch_size: int = 0) -> bytes:
-    """The PubAck body, byte for byte as the reference: `{"stream":"S","seq":1}` plus
-    `"domain"`, `"duplicate":true` (in that order) when set. No `type` field."""
-    d: dict[str, Any] = {"stream": stream, "seq": seq}
+def pub_ack(stream: str, seq: int, *, duplicate: bool = False, domain: str = "") -> bytes:
+    """The PubAck body, byte for byte as the reference builds it: `{"stream":"S","seq":1}`,
+    with a domain `{"stream":"S","domain":"D","seq":1}`, and a duplicate ends
+    `,"duplicate": true}` (with that space). No `type` field."""
+    out = '{"stream":' + go_quote(stream)
     if domain:
-        d["domain"] = domain
-    if duplicate:
-        d["duplicate"] = True
-    if value is not None:
-        d["val"] = value
-    if batch_id:
-        d["batch"] = batch_id
-        d["count"] = batch_size
-    return go_json(d)
+        out += ',"domain":' + go_quote(domain)
+    out += f',"seq":{seq}'
+    out += ',"duplicate": true}' if duplicate else "}"
+    return out.encode()
 
 
 def pub_ack_error(err: ApiError, stream: str = "") -> bytes:
