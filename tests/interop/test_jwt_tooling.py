@@ -4,7 +4,7 @@ log in with `user_credentials=`; a wrong creds file gets `Authorization Violatio
 made later is pushed at runtime with `actor-nats jwt push`; `actor-nats passwd` hashes are
 accepted as bcrypt passwords.
 
-Runs on the reference only until actor-nats has operator mode: add "actor" to IMPLS then.
+Runs on both servers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from tests.interop.helpers import TIMEOUT, run
 from tests.servers import reference_binary
 
-IMPLS = ["reference"]  # + "actor" once operator mode lands
+IMPLS = ["actor", "reference"]
 
 
 def tool(*args, check: bool = True) -> subprocess.CompletedProcess:
