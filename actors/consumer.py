@@ -34,12 +34,12 @@ import json
 import logging
 import time
 from collections import deque
-from datetime import datetime, timezone
 
 import gevent
 import pykka
 
 from ..protocol.ids import server_id as _random_id
+from ..protocol.jsapi import format_time as rfc3339, parse_duration, parse_time_ns as parse_rfc3339
 from ..protocol.parser import HPUB, PUB
 from ..protocol.subjects import subject_matches
 from ..store.base import ConsumerState, StoredMsg
@@ -73,67 +73,6 @@ def _status(code: int, text: str, headers: dict | None = None) -> bytes:
     if headers:
         out += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     return (out + "\r\n").encode()
-
-
-def rfc3339(ns: int) -> str:
-    """Go's RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    if frac:
-        base += "." + f"{frac:09d}".rstrip("0")
-    return base + "Z"
-
-
-def parse_rfc3339(value: str) -> int:
-    """RFC3339 (with optional fraction up to ns) -> ns since the epoch."""
-    value = value.strip()
-    frac_ns = 0
-    main, _, rest = value.partition(".")
-    if rest:
-        digits = ""
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            digits += rest[i]
-            i += 1
-        frac_ns = int((digits + "000000000")[:9]) if digits else 0
-        tz = rest[i:]
-    else:
-        tz = ""
-        for sep in ("Z", "z", "+", "-"):
-            j = main.rfind(sep)
-            if j > 10:
-                main, tz = main[:j], main[j:]
-                break
-    if tz in ("Z", "z", ""):
-        tz = "+00:00"
-    dt = datetime.fromisoformat(main + tz)
-    return int(dt.timestamp()) * 1_000_000_000 + frac_ns
-
-
-def _parse_duration(text: str) -> int | None:
-    """A Go duration ("1s", "500ms", "1m30s") -> ns; None if malformed."""
-    units = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-             "m": 60_000_000_000, "h": 3_600_000_000_000}
-    text = text.strip()
-    if not text:
-        return None
-    total, i, n = 0.0, 0, len(text)
-    while i < n:
-        j = i
-        while j < n and (text[j].isdigit() or text[j] == "."):
-            j += 1
-        if j == i:
-            return None
-        num = float(text[i:j])
-        k = j
-        while k < n and not (text[k].isdigit() or text[k] == "."):
-            k += 1
-        unit = text[j:k]
-        if unit not in units:
-            return None
-        total += num * units[unit]
-        i = k
-    return int(total)
 
 
 class PullRequest:
@@ -762,7 +701,10 @@ class Consumer(InternalClient, Actor):
                 except (ValueError, AttributeError, TypeError):
                     delay = 0
             else:
-                delay = _parse_duration(arg.decode(errors="replace")) or 0
+                try:
+                    delay = parse_duration(arg.decode(errors="replace"))
+                except ValueError:
+                    delay = 0
         self._advisory("MSG_NAKED", {
             "type": "io.nats.jetstream.advisory.v1.nak",
             "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc})
