@@ -69,6 +69,11 @@ RULES: dict[str, Rule] = {
                           "connection re-checks its credentials; a connection whose account changed "
                           "is closed so its client reconnects into the new account. Changing "
                           "system_account needs a restart"),
+    "operator": Rule(True, "TrustedOperators", "operator",
+                     note="operator mode: a change of the trusted operators (or trusted keys) is "
+                          "refused, as moving to or from an account resolver; resolver settings "
+                          "and resolver_preload changes are accepted and take effect at the next "
+                          "start (pushes update accounts at runtime)"),
 }
 
 _NOT_OPTIONS = {"config_file", "explicit"}
@@ -120,7 +125,7 @@ class Change:
         return RULES[self.name]
 
     def refusal(self) -> str:
-        special = self.auth_refusal() or self.system_account_refusal()
+        special = self.auth_refusal() or self.system_account_refusal() or self.operator_refusal()
         if special is not None:
             return special
         return (f"config reload not supported for {self.rule.go_name}: "
@@ -133,7 +138,7 @@ class Change:
         """The log lines of an applied change: one, except for `auth`, which the reference
         logs per field (users lists are covered by the lines of `always_lines`), and accounts,
         covered by them entirely."""
-        if self.name == "accounts":
+        if self.name in ("accounts", "operator"):
             return []
         if self.name != "auth":
             return [self.applied()]
@@ -152,6 +157,22 @@ class Change:
             return None
         return (f"config reload not supported for SystemAccount: old={self.old.system_account}, "
                 f"new={self.new.system_account}")
+
+    def operator_refusal(self) -> str | None:
+        """The reference refuses a change of trusted operators or keys, and moving to or from a
+        resolver; other operator-mode changes pass."""
+        if self.name != "operator":
+            return None
+        old, new = self.old, self.new
+        if old.operator_jwts != new.operator_jwts:
+            subjects = lambda op: "[" + " ".join(o.subject for o in op.operators) + "]"  # noqa: E731
+            return f"config reload not supported for TrustedOperators: old={subjects(old)}, new={subjects(new)}"
+        if old.trusted_keys != new.trusted_keys:
+            return (f"config reload not supported for TrustedKeys: old=[{' '.join(old.trusted_keys)}], "
+                    f"new=[{' '.join(new.trusted_keys)}]")
+        if (old.resolver is None) != (new.resolver is None):
+            return "config reload does not support moving to or from an account resolver"
+        return None
 
     def auth_refusal(self) -> str | None:
         """The reference refuses a no_auth_user change, except dropping it together with the
@@ -179,7 +200,7 @@ def diff(old: Options, new: Options) -> list[Change]:
 def refused(changes: list[Change]) -> Change | None:
     for change in changes:
         if not change.rule.reloadable or change.auth_refusal() is not None \
-                or change.system_account_refusal() is not None:
+                or change.system_account_refusal() is not None or change.operator_refusal() is not None:
             return change
     return None
 
