@@ -7,6 +7,10 @@ publisher info); crossing accounts is the Accounts actor's work (exports and imp
 publisher read batch, matches each message, formats MSG/HMSG frames once per message, groups
 them by destination client and sends **one** tell per destination per batch.
 
+An internal publisher (a JetStream consumer) may add one element to a PUB/HPUB event: the
+subject to show in the MSG/HMSG line, when it differs from the subject routed on (a delivery
+to an inbox carries the stored message's subject). Such events take the slow path.
+
 Its state is derived from the clients' subscriptions: when it is restarted it asks every client
 to register again (`Reregister`), so it is serving again within one round trip.
 
@@ -164,7 +168,7 @@ class Shard(Actor):
         mids: dict = {}  # size token -> b" <size>\r\n"
         for ev in batch:
             subject = ev[1]
-            if ev[0] == PUB:
+            if ev[0] == PUB and len(ev) == 5:
                 # Fast path: the subject's subscriptions resolved once per batch to
                 # (parts list, sid) pairs; per message only the frame parts are appended.
                 b = bound.get(subject)
@@ -224,13 +228,16 @@ class Shard(Actor):
                     mid = b" " + reply + b" " + ev[3] + CRLF
                 payload = ev[4]
                 head_p = None
+                if len(ev) == 6:  # delivered as another subject (a JetStream delivery)
+                    head = b"MSG " + ev[5] + b" "
             else:
                 hdr, size_b, payload = ev[3], ev[4], ev[5]
+                shown = ev[6] if len(ev) == 7 else subject
                 pre = b" " if reply is None else b" " + reply + b" "
                 mid = pre + str(hdr).encode() + b" " + size_b + CRLF
-                head_p = b"MSG " + subject + b" "
+                head_p = b"MSG " + shown + b" "
                 mid_p = pre + str(len(payload) - hdr).encode() + CRLF
-                head = b"HMSG " + subject + b" "
+                head = b"HMSG " + shown + b" "
             chosen = [sub for sub in psubs if echo or sub.cid != pub_cid]
             for group in qsubs:
                 if not echo:
