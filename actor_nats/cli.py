@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if flags.get("signal"):
         return send_signal(flags["signal"])
+    from actor_nats.actors.runtime import patch
+
+    patch()  # before the config modules import anything that imports ssl or socket (PyJWT does)
     warnings: list[str] = []
     try:
         options = load_options(flags, check_only=bool(flags.get("check")), warnings=warnings)
