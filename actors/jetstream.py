@@ -22,7 +22,6 @@ so clients get no-responders, as from the reference.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -30,22 +29,23 @@ import shutil
 import tempfile
 import time
 
+import gevent
 import pykka
 
-from .. import NATS_VERSION
 from ..config.jetstream import friendly_bytes
+from ..protocol import jsapi
 from ..protocol import jserrors as E
+from ..protocol.ids import server_id
 from ..store.base import StreamStore
 from .internal import InternalClient
 from .runtime import Actor, registry
-from .stream import (Stream, StreamHolder, file_store_dir, go_json, limits_of, rfc3339,
-                     subject_match, subjects_overlap)
+from .stream import Stream, StreamHolder, file_store_dir, limits_of, rfc3339, subjects_overlap
 from .supervisor import ONE_FOR_ONE, ChildSpec, StartChild, StopChild, Supervisor
 
 log = logging.getLogger("actor_nats")
 
-API_LEVEL = 5  # the reference's JetStream API level for NATS_VERSION
-API_PREFIX = "$JS.API."
+API_LEVEL = jsapi.JS_API_LEVEL  # the reference's JetStream API level for NATS_VERSION
+API_PREFIX = jsapi.API_PREFIX
 # What the API actor subscribes to (under $JS.API. and $JS.<domain>.API.): not `>`, so that a
 # pull request to a consumer or a direct get from a stream that does not exist (or does not
 # allow direct gets) finds no responders, as with the reference.
@@ -56,22 +56,6 @@ API_SUBSCRIPTIONS = ("INFO", "STREAM.>", "CONSUMER.CREATE.>", "CONSUMER.DURABLE.
 ASK_TIMEOUT = 5.0
 GLOBAL_ACCOUNT = "$G"
 
-try:  # the pure API layer, when it has landed
-    from ..protocol import jsapi as _jsapi  # type: ignore
-except ImportError:  # pragma: no cover
-    _jsapi = None
-
-if _jsapi is not None and hasattr(_jsapi, "API_LEVEL"):
-    API_LEVEL = _jsapi.API_LEVEL
-
-
-def _go_duration(seconds: float) -> str:
-    """Go's Duration.String() for sub-minute values ("1.152605ms", "2.5s")."""
-    ns = int(seconds * 1e9)
-    for unit, size in (("s", 10**9), ("ms", 10**6), ("µs", 10**3)):
-        if ns >= size:
-            return f"{ns / size:.9f}".rstrip("0").rstrip(".") + unit
-    return f"{ns}ns"
 
 
 # -- options computed at start ------------------------------------------------------------------
@@ -213,7 +197,7 @@ class JetStream(Supervisor):
         t0 = time.monotonic()
         super().started()
         if not self.restarted:
-            log.info("Took %s to start JetStream", _go_duration(time.monotonic() - t0))
+            log.info("Took %s to start JetStream", jsapi.format_duration(int((time.monotonic() - t0) * 1e9)))
 
     def child_specs(self):
         ctx = self.ctx
@@ -292,140 +276,80 @@ def log_startup(ctx) -> None:
 
 
 # -- the API actor --------------------------------------------------------------------------------
+#
+# Every config rule (defaults, validation, update rules, request decoding, error texts) is in
+# protocol/jsapi.py; this actor only adds what needs state: which streams and consumers exist,
+# account limits, subject overlaps with the other streams, and the order the reference checks
+# those in between the pure checks.
+
+# The bodies of the requests protocol/jsapi.py has no decoder for, as Go types (decoded strictly,
+# as the reference does, by jsapi.decode_request).
+_PAGED = {"offset": "int"}
+REQUEST_SPECS = {
+    "stream_names_response": ("JSApiStreamNamesRequest", dict(_PAGED, subject="string")),
+    "stream_list_response": ("JSApiStreamListRequest", dict(_PAGED, subject="string")),
+    "stream_info_response": ("JSApiStreamInfoRequest", dict(_PAGED, deleted_details="bool",
+                                                            subjects_filter="string")),
+    "stream_purge_response": ("JSApiStreamPurgeRequest", {"filter": "string", "seq": "uint64",
+                                                           "keep": "uint64"}),
+    "stream_msg_get_response": ("JSApiMsgGetRequest", {
+        "seq": "uint64", "last_by_subj": "string", "next_by_subj": "string", "batch": "int",
+        "max_bytes": "int", "start_time": "*time.Time", "multi_last": ("[]", "string"),
+        "up_to_seq": "uint64", "up_to_time": "*time.Time", "no_hdr": "bool"}),
+    "stream_msg_delete_response": ("JSApiMsgDeleteRequest", {"seq": "uint64", "no_erase": "bool"}),
+    "consumer_names_response": ("JSApiConsumersRequest", _PAGED),
+    "consumer_list_response": ("JSApiConsumersRequest", _PAGED),
+}
+# Requests the reference wants empty (10038 otherwise).
+EMPTY_REQUESTS = {"stream_delete_response", "consumer_info_response", "consumer_delete_response"}
+# What an error response carries after the error, per response type.
+_ERROR_EXTRA = {
+    "stream_info_response": {"total": 0, "offset": 0, "limit": 0},
+    "stream_purge_response": {"purged": 0},
+    "stream_names_response": {"total": 0, "offset": 0, "limit": 0, "streams": None},
+    "stream_list_response": {"total": 0, "offset": 0, "limit": 0, "streams": []},
+    "consumer_names_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
+    "consumer_list_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
+}
+NAMES_LIMIT, LIST_LIMIT = 1024, 256
+# Stream features the Stream actor does not implement yet: refused at create/update.
+_UNSUPPORTED = ("mirror", "sources", "republish", "subject_transform")
+
 
 def _resp(kind: str, body: dict | None = None, err: E.ApiError | None = None, after_error: dict | None = None) -> bytes:
-    out = {"type": f"io.nats.jetstream.api.v1.{kind}"}
-    if err is not None:
-        out["error"] = err.to_json()
-        if after_error:
-            out.update(after_error)
-        return go_json(out)
-    if body:
-        out.update(body)
-    return go_json(out)
+    out = jsapi.api_response(kind, body=after_error if err is not None else body, error=err)
+    return jsapi.go_json(out)
+
+
+def _is_empty_request(data: bytes) -> bool:
+    """Empty, or a JSON object with no fields (the reference's test for requests that take
+    none)."""
+    if not data.strip():
+        return True
+    try:
+        v = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(v, dict) and not v
+
+
+def _check_supported(cfg: dict) -> None:
+    for k in _UNSUPPORTED:
+        if cfg.get(k):
+            raise E.JSStreamInvalidConfigError(err=f"{k} is not supported by actor-nats yet")
+
+
+def _ephemeral_name() -> str:
+    """A generated consumer name: 8 characters, as the reference's."""
+    return server_id()[-8:]
 
 
 class _Reply(Exception):
-    """Raised inside a handler to answer with an error (and optional extra fields)."""
+    """Raised inside a handler to answer with an error and extra fields after it."""
 
     def __init__(self, err: E.ApiError, extra: dict | None = None):
         self.err = err
         self.extra = extra
-
-
-STREAM_ORDER = ("name", "description", "subjects", "subject_transform", "retention", "max_consumers",
-                "max_msgs", "max_bytes", "max_age", "max_msgs_per_subject", "max_msg_size", "discard",
-                "storage", "num_replicas", "no_ack", "template_owner", "duplicate_window", "placement",
-                "mirror", "sources", "compression", "first_seq", "allow_direct", "mirror_direct",
-                "republish", "discard_new_per_subject", "sealed", "deny_delete", "deny_purge",
-                "allow_rollup_hdrs", "consumer_limits", "allow_msg_ttl", "subject_delete_marker_ttl",
-                "allow_msg_counter", "allow_atomic", "allow_msg_schedules", "persist_mode", "metadata")
-_OMIT_EMPTY = {"description", "subject_transform", "no_ack", "template_owner", "placement", "mirror",
-               "sources", "first_seq", "republish", "discard_new_per_subject",
-               "subject_delete_marker_ttl", "allow_msg_counter", "allow_atomic",
-               "allow_msg_schedules", "persist_mode"}
-_UNSUPPORTED = ("mirror", "sources", "republish", "subject_transform")
-
-
-def normalize_stream(req: dict, name: str) -> dict:
-    """A StreamConfig with the reference's defaults, in its JSON order; raises _Reply."""
-    if _jsapi is not None and hasattr(_jsapi, "normalize_stream_config"):
-        try:
-            cfg = _jsapi.normalize_stream_config(req)
-        except E.ApiError as e:
-            raise _Reply(e) from None
-        return _finish(cfg)
-    cfg = dict(req)
-    cfg.pop("pedantic", None)
-    n = cfg.get("name") or ""
-    if not n or any(c in n for c in " \t\r\n.*>/\\") or len(n) > 255:
-        raise _Reply(E.JSStreamInvalidConfigError(err="invalid stream name"))
-    for k in ("max_consumers", "max_msgs", "max_bytes", "max_msgs_per_subject", "max_msg_size"):
-        v = cfg.get(k) or 0
-        cfg[k] = -1 if v == 0 else v
-    cfg.setdefault("retention", "limits")
-    cfg.setdefault("discard", "old")
-    cfg.setdefault("storage", "file")
-    for key, allowed in (("retention", ("limits", "interest", "workqueue")), ("storage", ("file", "memory")),
-                         ("discard", ("old", "new"))):
-        if cfg[key] not in allowed:
-            raw = json.dumps(cfg[key])
-            quoted = '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            raise _Reply(E.JSInvalidJSONError(err=f"can not unmarshal {quoted}"))
-    cfg["max_age"] = cfg.get("max_age") or 0
-    if cfg["max_age"] < 0:
-        raise _Reply(E.JSStreamInvalidConfigError(err="max age can not be negative"))
-    reps = cfg.get("num_replicas") or 1
-    if reps > 1:
-        raise _Reply(E.JSStreamReplicasNotSupportedError())
-    if reps < 0:
-        raise _Reply(E.JSReplicasCountCannotBeNegativeError())
-    cfg["num_replicas"] = reps
-    dw = cfg.get("duplicate_window") or 0
-    if dw < 0:
-        raise _Reply(E.JSStreamInvalidConfigError(err="duplicates window must be zero or a positive value"))
-    if dw == 0:
-        dw = 120_000_000_000
-        if cfg["max_age"] and cfg["max_age"] < dw:
-            dw = cfg["max_age"]
-    elif cfg["max_age"] and dw > cfg["max_age"]:
-        raise _Reply(E.JSStreamInvalidConfigError(err="duplicates window can not be larger then max age"))
-    cfg["duplicate_window"] = dw
-    if not cfg.get("subjects") and not cfg.get("mirror") and not cfg.get("sources"):
-        cfg["subjects"] = [n]
-    cfg.setdefault("compression", "none")
-    if cfg["compression"] == "":
-        cfg["compression"] = "none"
-    for k in ("allow_direct", "mirror_direct", "sealed", "deny_delete", "deny_purge",
-              "allow_rollup_hdrs", "allow_msg_ttl"):
-        cfg[k] = bool(cfg.get(k, False))
-    cfg["consumer_limits"] = cfg.get("consumer_limits") or {}
-    if cfg.get("discard_new_per_subject"):
-        if cfg["discard"] != "new":
-            raise _Reply(E.JSStreamInvalidConfigError(err="discard new per subject requires discard new policy to be set"))
-        if cfg["max_msgs_per_subject"] <= 0:
-            raise _Reply(E.JSStreamInvalidConfigError(err="discard new per subject requires max msgs per subject > 0"))
-    if cfg.get("subject_delete_marker_ttl") and not cfg.get("allow_msg_ttl"):
-        raise _Reply(E.JSStreamInvalidConfigError(err="subject marker delete cannot be set if message TTLs are disabled"))
-    return _finish(cfg)
-
-
-def _finish(cfg: dict) -> dict:
-    for k in _UNSUPPORTED:
-        if cfg.get(k):
-            raise _Reply(E.JSStreamInvalidConfigError(err=f"{k} is not supported by actor-nats yet"))
-    if cfg.get("sealed"):
-        cfg["discard"] = "new"
-    meta = {k: v for k, v in (cfg.get("metadata") or {}).items() if not k.startswith("_nats.")}
-    level = 1 if (cfg.get("allow_msg_ttl") or cfg.get("subject_delete_marker_ttl")) else 0
-    meta["_nats.req.level"] = str(level)
-    cfg["metadata"] = dict(sorted(meta.items()))
-    out = {}
-    for k in STREAM_ORDER:
-        if k in cfg:
-            v = cfg[k]
-            if k in _OMIT_EMPTY and not v:
-                continue
-            out[k] = v
-    for k, v in cfg.items():
-        if k not in out and k not in _OMIT_EMPTY and k != "pedantic":
-            out[k] = v
-    return out
-
-
-def with_dynamic_metadata(cfg: dict) -> dict:
-    meta = dict(cfg.get("metadata") or {})
-    meta["_nats.level"] = str(API_LEVEL)
-    meta["_nats.ver"] = NATS_VERSION
-    out = dict(cfg)
-    out["metadata"] = dict(sorted(meta.items()))
-    return out
-
-
-def _same_config(a: dict, b: dict) -> bool:
-    strip = lambda c: {k: v for k, v in c.items() if k != "metadata"}  # noqa: E731
-    return strip(a) == strip(b) and {k: v for k, v in (a.get("metadata") or {}).items() if not k.startswith("_nats.")} \
-        == {k: v for k, v in (b.get("metadata") or {}).items() if not k.startswith("_nats.")}
 
 
 class JsApi(InternalClient, Actor):
@@ -443,7 +367,7 @@ class JsApi(InternalClient, Actor):
             prefixes = [(API_PREFIX, "")] + ([(f"$JS.{domain}.API.", domain)] if domain else [])
             for prefix, dom in prefixes:
                 for pattern in API_SUBSCRIPTIONS:
-                    self.isubscribe(prefix + pattern, self._on_api(account, dom), account=account)
+                    self.isubscribe(prefix + pattern, self._on_api(account), account=account)
 
     def cleanup(self) -> None:
         try:
@@ -458,46 +382,48 @@ class JsApi(InternalClient, Actor):
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    def _on_api(self, account: str, domain: str):
-        prefix_len = len(f"$JS.{domain}.API.") if domain else len(API_PREFIX)
-
+    def _on_api(self, account: str):
         def on(subject, reply, hdr, data):
-            self._dispatch(account, subject[prefix_len:], reply, hdr, data)
+            self._dispatch(account, subject, reply, data)
         return on
 
-    def _dispatch(self, account, rest, reply, hdr, data):
-        toks = rest.split(".")
+    def _dispatch(self, account, subject, reply, data):
         if not reply:
             return
-        if toks[0] == "DIRECT" or toks[:3] == ["CONSUMER", "MSG", "NEXT"]:
+        api = jsapi.parse_api_subject(subject)
+        if api is None:
             return
-        route = self._route(toks)
+        route = self._route(api)
         if route is None:
-            return  # not an API subject: the reference does not answer either
+            return  # not answered here (or not at all, as by the reference)
         kind, fn, args = route
         self._cur_account = account
         try:
-            self._serve(account, kind, fn, args, reply, data)
+            self._serve(account, kind, fn, args, reply, subject, data)
         finally:
             self.api_total += 1  # counted after: INFO shows the requests before it
 
-    def _serve(self, account, kind, fn, args, reply, data):
+    def _serve(self, account, kind, fn, args, reply, subject, data):
+        extra = _ERROR_EXTRA.get(kind)
         if account_limits(self.ctx, account) is None:
-            return self._answer(reply, kind, err=E.JSNotEnabledForAccountError())
+            return self._answer(reply, kind, E.JSNotEnabledForAccountError())
         try:
-            req = json.loads(data) if data.strip() else {}
-            if not isinstance(req, dict):
-                raise ValueError("json: cannot unmarshal into Go value of type object")
-        except ValueError as e:
-            return self._answer(reply, kind, err=E.JSInvalidJSONError(err=_json_error(data, e)),
-                                extra=_ERROR_EXTRA.get(kind))
-        try:
-            body = fn(account, req, *args)
+            if kind in EMPTY_REQUESTS:
+                if not _is_empty_request(data):
+                    raise E.JSNotEmptyRequestError()
+                req = {}
+            elif kind in REQUEST_SPECS:
+                root, spec = REQUEST_SPECS[kind]
+                req = jsapi.decode_request(data, spec, root)
+            else:
+                req = None  # the handler decodes (stream and consumer create/update) or ignores
+            body = fn(account, req if req is not None else data, *args, subject=subject)
         except _Reply as r:
-            return self._answer(reply, kind, err=r.err, extra=r.extra if r.extra is not None
-                                else _ERROR_EXTRA.get(kind))
+            return self._answer(reply, kind, r.err, r.extra if r.extra is not None else extra)
+        except E.ApiError as e:
+            return self._answer(reply, kind, e, extra)
         except pykka.Timeout:
-            return self._answer(reply, kind, err=E.JSClusterNotAvailError(), extra=_ERROR_EXTRA.get(kind))
+            return self._answer(reply, kind, E.JSClusterNotAvailError(), extra)
         if body is None:
             return None  # answered elsewhere
         self.ipublish(reply, _resp(kind, body), account=account)
@@ -508,51 +434,25 @@ class JsApi(InternalClient, Actor):
 
     _cur_account = GLOBAL_ACCOUNT
 
-    def _route(self, t):
-        n = len(t)
-        if t == ["INFO"]:
-            return "account_info_response", self.api_info, ()
-        if t[0] == "STREAM" and n >= 2:
-            op = t[1]
-            if op == "CREATE" and n == 3:
-                return "stream_create_response", self.api_stream_create, (t[2],)
-            if op == "UPDATE" and n == 3:
-                return "stream_update_response", self.api_stream_update, (t[2],)
-            if op == "DELETE" and n == 3:
-                return "stream_delete_response", self.api_stream_delete, (t[2],)
-            if op == "INFO" and n == 3:
-                return "stream_info_response", self.api_stream_info, (t[2],)
-            if op == "PURGE" and n == 3:
-                return "stream_purge_response", self.api_stream_purge, (t[2],)
-            if op == "NAMES" and n == 2:
-                return "stream_names_response", self.api_stream_names, ()
-            if op == "LIST" and n == 2:
-                return "stream_list_response", self.api_stream_list, ()
-            if op == "MSG" and n == 4 and t[2] == "GET":
-                return "stream_msg_get_response", self.api_msg_get, (t[3],)
-            if op == "MSG" and n == 4 and t[2] == "DELETE":
-                return "stream_msg_delete_response", self.api_msg_delete, (t[3],)
-            if op == "SNAPSHOT" and n == 3:
-                return "stream_snapshot_response", self.api_unsupported_snapshot, (t[2],)
-            if op == "RESTORE" and n == 3:
-                return "stream_restore_response", self.api_unsupported_restore, (t[2],)
+    _ROUTES = {
+        "INFO": "api_info", "STREAM.CREATE": "api_stream_create", "STREAM.UPDATE": "api_stream_update",
+        "STREAM.DELETE": "api_stream_delete", "STREAM.INFO": "api_stream_info",
+        "STREAM.PURGE": "api_stream_purge", "STREAM.NAMES": "api_stream_names",
+        "STREAM.LIST": "api_stream_list", "STREAM.MSG.GET": "api_msg_get",
+        "STREAM.MSG.DELETE": "api_msg_delete", "STREAM.SNAPSHOT": "api_unsupported_snapshot",
+        "STREAM.RESTORE": "api_unsupported_restore", "CONSUMER.CREATE": "api_consumer_create",
+        "CONSUMER.DURABLE.CREATE": "api_consumer_create", "CONSUMER.DELETE": "api_consumer_delete",
+        "CONSUMER.INFO": "api_consumer_info", "CONSUMER.NAMES": "api_consumer_names",
+        "CONSUMER.LIST": "api_consumer_list",
+    }
+
+    def _route(self, api: jsapi.ApiSubject):
+        name = self._ROUTES.get(api.op)
+        if name is None:
             return None
-        if t[0] == "CONSUMER" and n >= 3:
-            op = t[1]
-            if op == "CREATE" and n >= 3:
-                return "consumer_create_response", self.api_consumer_create, (t[2], t[3] if n > 3 else "",
-                                                                               ".".join(t[4:]), False)
-            if op == "DURABLE" and n == 5 and t[2] == "CREATE":
-                return "consumer_create_response", self.api_consumer_create, (t[3], t[4], "", True)
-            if op == "DELETE" and n == 4:
-                return "consumer_delete_response", self.api_consumer_delete, (t[2], t[3])
-            if op == "INFO" and n == 4:
-                return "consumer_info_response", self.api_consumer_info, (t[2], t[3])
-            if op == "NAMES" and n == 3:
-                return "consumer_names_response", self.api_consumer_names, (t[2],)
-            if op == "LIST" and n == 3:
-                return "consumer_list_response", self.api_consumer_list, (t[2],)
-        return None
+        args = tuple(a for a in (api.stream, api.consumer) if a) if api.op not in (
+            "CONSUMER.CREATE", "CONSUMER.DURABLE.CREATE") else ()
+        return jsapi.RESPONSE_TYPES[api.op], getattr(self, name), args
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -574,21 +474,27 @@ class JsApi(InternalClient, Actor):
         if ref is None:
             # mid-restart: wait briefly for the supervisor to start it again
             for _ in range(50):
-                import gevent
-
                 gevent.sleep(0.02)
                 ref = registry.ref(self._stream_path(account, name))
                 if ref is not None:
                     break
             if ref is None:
-                raise _Reply(E.JSStreamOfflineError())
+                raise E.JSStreamOfflineError()
         return ref.ask(message, timeout=ASK_TIMEOUT)
 
     def _need_stream(self, account, name) -> StreamHolder:
         h = self._holders(account).get(name)
         if h is None:
-            raise _Reply(E.JSStreamNotFoundError())
+            raise E.JSStreamNotFoundError()
         return h
+
+    def _stream_limits(self, account, req: dict) -> dict:
+        """The account's limits that normalize_stream_config applies."""
+        lim = account_limits(self.ctx, account) or {}
+        per_key = "memory_max_stream_bytes" if req.get("storage") == "memory" else "storage_max_stream_bytes"
+        per = lim.get(per_key, -1)
+        return {"max_bytes_required": bool(lim.get("max_bytes_required")),
+                "max_stream_bytes": per if per and per > 0 else 0}
 
     # -- account info --------------------------------------------------------------------------
 
@@ -608,7 +514,7 @@ class JsApi(InternalClient, Actor):
                 store += b
         return mem, store, len(hs), consumers
 
-    def api_info(self, account, req):
+    def api_info(self, account, req, subject=""):
         mem, store, streams, consumers = self._usage(account)
         lim = account_limits(self.ctx, account) or {}
         limits = {"max_memory": lim.get("max_memory", -1), "max_storage": lim.get("max_storage", -1),
@@ -626,61 +532,53 @@ class JsApi(InternalClient, Actor):
 
     # -- streams -------------------------------------------------------------------------------
 
-    def api_stream_create(self, account, req, name):
-        if req.get("name", "") != name:
-            raise _Reply(E.JSStreamMismatchError())
-        cfg = normalize_stream(req, name)
+    def api_stream_create(self, account, data, name, subject=""):
+        req = jsapi.decode_stream_request(data)
+        jsapi.check_stream_create_request(name, req)
         hs = self._holders(account)
+        others = {n: h.config for n, h in hs.items() if n != name}
+        cfg = jsapi.normalize_stream_config(req, streams=others, **self._stream_limits(account, req))
+        _check_supported(cfg)
         existing = hs.get(name)
         if existing is not None:
-            if not _same_config(existing.config, cfg):
-                raise _Reply(E.JSStreamNameExistError())
+            if not jsapi.stream_configs_equal(existing.config, cfg):
+                raise E.JSStreamNameExistError()
             info = self._ask_stream(account, name, ("info", {}))
             return _create_body(info, did_create=True)
-        self._check_limits(account, cfg, hs, name)
-        self._check_overlap(account, cfg, hs, name)
+        self._check_limits(account, cfg, hs)
+        self._check_overlap(cfg, hs, name)
         created = time.time_ns()
         try:
             holder = new_holder(self.ctx, account, cfg, created)
             save_meta(holder)
         except Exception as e:
-            raise _Reply(E.JSStreamCreateError(err=str(e))) from None
+            raise E.JSStreamCreateError(err=str(e)) from None
         hs[name] = holder
         acc_ref = registry.ref(f"/server/jetstream/{account}")
         if acc_ref is None:
             hs.pop(name, None)
-            raise _Reply(E.JSNotEnabledForAccountError())
+            raise E.JSNotEnabledForAccountError()
         acc_ref.ask(StartChild(stream_spec(self.ctx, holder)), timeout=ASK_TIMEOUT)
         info = self._ask_stream(account, name, ("info", {}))
+        self._advisory("STREAM.CREATED", name, "stream_action", action="create")
         return _create_body(info, did_create=True)
 
-    def _check_limits(self, account, cfg, hs, name):
+    def _check_limits(self, account, cfg, hs):
+        """Account and server resources for a new stream (max streams, memory/storage)."""
         lim = account_limits(self.ctx, account) or {}
         ms = lim.get("max_streams", -1)
         if ms is not None and ms > 0 and len(hs) >= ms:
-            raise _Reply(E.JSMaximumStreamsLimitError())
+            raise E.JSMaximumStreamsLimitError()
         mem, disk = server_limits(self.ctx)
         mb = cfg.get("max_bytes", -1)
-        if cfg.get("storage") == "memory":
-            if mb > mem:
-                raise _Reply(E.JSMemoryResourcesExceededError())
-            per = lim.get("memory_max_stream_bytes", -1)
-            acc = lim.get("max_memory", -1)
-        else:
-            if mb > disk:
-                raise _Reply(E.JSStorageResourcesExceededError())
-            per = lim.get("storage_max_stream_bytes", -1)
-            acc = lim.get("max_storage", -1)
-        if lim.get("max_bytes_required") and mb <= 0:
-            raise _Reply(E.JSStreamMaxBytesRequiredError())
-        if per is not None and per > 0 and (mb <= 0 or mb > per):
-            if mb > per:
-                raise _Reply(E.JSStreamMaxStreamBytesExceededError())
+        memory = cfg.get("storage") == "memory"
+        if mb > (mem if memory else disk):
+            raise E.JSMemoryResourcesExceededError() if memory else E.JSStorageResourcesExceededError()
+        acc = lim.get("max_memory" if memory else "max_storage", -1)
         if acc is not None and acc > 0 and mb > acc:
-            raise _Reply(E.JSMemoryResourcesExceededError() if cfg.get("storage") == "memory"
-                         else E.JSStorageResourcesExceededError())
+            raise E.JSMemoryResourcesExceededError() if memory else E.JSStorageResourcesExceededError()
 
-    def _check_overlap(self, account, cfg, hs, name):
+    def _check_overlap(self, cfg, hs, name):
         mine = cfg.get("subjects") or []
         for other_name, h in hs.items():
             if other_name == name:
@@ -688,30 +586,31 @@ class JsApi(InternalClient, Actor):
             for a in mine:
                 for b in h.config.get("subjects") or []:
                     if subjects_overlap(a, b):
-                        raise _Reply(E.JSStreamSubjectOverlapError())
+                        raise E.JSStreamSubjectOverlapError()
 
-    def api_stream_update(self, account, req, name):
+    def api_stream_update(self, account, data, name, subject=""):
+        req = jsapi.decode_stream_request(data)
         if req.get("name", "") != name:
-            raise _Reply(E.JSStreamMismatchError())
+            raise E.JSStreamMismatchError()
         holder = self._need_stream(account, name)
-        cfg = normalize_stream(req, name)
-        old = holder.config
-        err = _update_error(old, cfg)
-        if err:
-            raise _Reply(E.JSStreamInvalidConfigError(err=err))
-        self._check_overlap(account, cfg, self._holders(account), name)
+        hs = self._holders(account)
+        others = {n: h.config for n, h in hs.items() if n != name}
+        cfg = jsapi.stream_config_update_check(holder.config, req, streams=others,
+                                               **self._stream_limits(account, req))
+        _check_supported(cfg)
+        self._check_overlap(cfg, hs, name)
         info = self._ask_stream(account, name, ("update", cfg))
         if isinstance(info, E.ApiError):
-            raise _Reply(info)
-        body = {"config": with_dynamic_metadata(info["config"]), "created": info["created"],
+            raise info
+        self._advisory("STREAM.UPDATED", name, "stream_action", action="modify")
+        return {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
                 "state": info["state"], "ts": rfc3339(time.time_ns())}
-        return body
 
-    def api_stream_delete(self, account, req, name):
+    def api_stream_delete(self, account, req, name, subject=""):
         holder = self._need_stream(account, name)
         try:
             self._ask_stream(account, name, ("delete",))
-        except _Reply:
+        except E.ApiError:
             pass
         holder.deleted = True
         self._holders(account).pop(name, None)
@@ -720,11 +619,12 @@ class JsApi(InternalClient, Actor):
             acc_ref.ask(StopChild(name), timeout=ASK_TIMEOUT)
         if holder.directory:
             shutil.rmtree(holder.directory, ignore_errors=True)
+        self._advisory("STREAM.DELETED", name, "stream_action", action="delete", config=holder.config)
         return {"success": True}
 
-    def api_stream_info(self, account, req, name):
+    def api_stream_info(self, account, req, name, subject=""):
         if name not in self._holders(account):
-            raise _Reply(E.JSStreamNotFoundError(), {"total": 0, "offset": 0, "limit": 0})
+            raise E.JSStreamNotFoundError()
         info = self._ask_stream(account, name, ("info", req))
         subjects = info["state"].get("subjects")
         total, limit = 0, 0
@@ -735,18 +635,17 @@ class JsApi(InternalClient, Actor):
             if subjects and offset:
                 keys = list(subjects)[offset:offset + limit]
                 info["state"]["subjects"] = {k: subjects[k] for k in keys}
-        body = {"total": total, "offset": req.get("offset") or 0, "limit": limit,
-                "config": with_dynamic_metadata(info["config"]), "created": info["created"],
+        return {"total": total, "offset": req.get("offset") or 0, "limit": limit,
+                "config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
                 "state": info["state"], "cluster": {"leader": self.ctx.server_name},
                 "ts": rfc3339(time.time_ns())}
-        return body
 
-    def api_stream_purge(self, account, req, name):
+    def api_stream_purge(self, account, req, name, subject=""):
         if name not in self._holders(account):
-            raise _Reply(E.JSStreamNotFoundError(), {"purged": 0})
+            raise E.JSStreamNotFoundError()
         n = self._ask_stream(account, name, ("purge", req))
         if isinstance(n, E.ApiError):
-            raise _Reply(n, {"purged": 0})
+            raise n
         return {"success": True, "purged": n}
 
     def _names(self, account, req):
@@ -757,170 +656,120 @@ class JsApi(InternalClient, Actor):
             names = [n for n in names if any(subjects_overlap(subj, s) for s in hs[n].config.get("subjects") or [])]
         return names
 
-    def api_stream_names(self, account, req):
+    def api_stream_names(self, account, req, subject=""):
         names = self._names(account, req)
-        offset = req.get("offset") or 0
-        page = names[offset:offset + 1024]
-        return {"total": len(names), "offset": offset, "limit": 1024, "streams": page or None}
+        offset = min(req.get("offset") or 0, len(names))
+        page = names[offset:offset + NAMES_LIMIT]
+        return {"total": len(names), "offset": offset, "limit": NAMES_LIMIT, "streams": page or None}
 
-    def api_stream_list(self, account, req):
+    def api_stream_list(self, account, req, subject=""):
         names = self._names(account, req)
-        offset = req.get("offset") or 0
+        offset = min(req.get("offset") or 0, len(names))
         out = []
-        for n in names[offset:offset + 256]:
+        for n in names[offset:offset + LIST_LIMIT]:
             try:
                 info = self._ask_stream(account, n, ("info", {}))
-            except _Reply:
+            except E.ApiError:
                 continue
             out.append({"config": info["config"], "created": info["created"], "state": info["state"],
                         "ts": rfc3339(time.time_ns())})
-        return {"total": len(names), "offset": offset, "limit": 256, "streams": out}
+        return {"total": len(names), "offset": offset, "limit": LIST_LIMIT, "streams": out}
 
-    def api_msg_get(self, account, req, name):
+    def api_msg_get(self, account, req, name, subject=""):
         self._need_stream(account, name)
         m = self._ask_stream(account, name, ("msg_get", req))
         if isinstance(m, E.ApiError):
-            raise _Reply(m)
+            raise m
         return {"message": m}
 
-    def api_msg_delete(self, account, req, name):
+    def api_msg_delete(self, account, req, name, subject=""):
         self._need_stream(account, name)
         seq = req.get("seq") or 0
         if not seq:
-            raise _Reply(E.JSBadRequestError())
+            raise E.JSBadRequestError()
         r = self._ask_stream(account, name, ("msg_delete", seq, bool(req.get("no_erase"))))
         if isinstance(r, E.ApiError):
-            raise _Reply(r)
+            raise r
         return {"success": True}
 
-    def api_unsupported_snapshot(self, account, req, name):
+    def api_unsupported_snapshot(self, account, data, name, subject=""):
         self._need_stream(account, name)
-        raise _Reply(E.JSStreamSnapshotError(err="snapshots are not supported by actor-nats yet"))
+        raise E.JSStreamSnapshotError(err="snapshots are not supported by actor-nats yet")
 
-    def api_unsupported_restore(self, account, req, name):
-        raise _Reply(E.JSStreamRestoreError(err="restore is not supported by actor-nats yet"))
+    def api_unsupported_restore(self, account, data, name, subject=""):
+        raise E.JSStreamRestoreError(err="restore is not supported by actor-nats yet")
 
     # -- consumers -----------------------------------------------------------------------------
 
-    def api_consumer_create(self, account, req, stream, cname, filt, durable_api):
-        holder = self._holders(account).get(stream)
+    def api_consumer_create(self, account, data, subject=""):
+        """CONSUMER.CREATE in its three subject forms and DURABLE.CREATE: the request's own
+        checks (parse_consumer_create), the stream (10059), the config (normalize_consumer_
+        config); the Stream then checks an existing consumer, max consumers, workqueue rules
+        and the name, in the reference's order."""
+        cc = jsapi.parse_consumer_create(subject, data)
+        holder = self._holders(account).get(cc.stream)
         if holder is None:
-            raise _Reply(E.JSStreamNotFoundError())
-        if req.get("stream_name", stream) != stream:
-            raise _Reply(E.JSStreamMismatchError())
-        cfg = dict(req.get("config") or {})
-        action = req.get("action", "")
-        try:
-            if _jsapi is not None and hasattr(_jsapi, "normalize_consumer_config"):
-                cfg = _normalize_consumer(cfg, holder.config, cname, filt, durable_api, req)
-            else:
-                cfg = _fallback_consumer_config(cfg, cname, filt, durable_api)
-        except E.ApiError as e:
-            raise _Reply(e) from None
+            raise E.JSStreamNotFoundError()
         lim = account_limits(self.ctx, account) or {}
-        mc = lim.get("max_consumers", -1)
-        if mc and mc > 0:
-            _, _, _, consumers = self._usage(account)
-            if consumers >= mc:
-                raise _Reply(E.JSMaximumConsumersLimitError())
-        path = self._ask_stream(account, stream, ("consumer_create", cfg, action))
+        acc_map = lim.get("max_ack_pending", -1)
+        cfg = jsapi.normalize_consumer_config(holder.config, cc.config, pedantic=cc.pedantic,
+                                              account_max_ack_pending=acc_map if acc_map and acc_map > 0 else 0)
+        name = cc.name or _ephemeral_name()
+        acc_mc = lim.get("max_consumers", -1)
+        path = self._ask_stream(account, cc.stream, ("consumer_create", cfg, cc.action, name,
+                                                     acc_mc if acc_mc and acc_mc > 0 else 0))
         if isinstance(path, E.ApiError):
-            raise _Reply(path)
+            raise path
+        return self._consumer_info(path)
+
+    def _consumer_info(self, path, dynamic_metadata=True):
         info = _ask_path(path, ("info",))
         if isinstance(info, E.ApiError):
-            raise _Reply(info)
+            raise info
+        info = dict(info)
+        info.pop("type", None)
+        if dynamic_metadata:
+            info["config"] = jsapi.with_dynamic_metadata(info["config"])
         return info
 
-    def api_consumer_delete(self, account, req, stream, cname):
+    def api_consumer_delete(self, account, req, stream, cname, subject=""):
         self._need_stream(account, stream)
         r = self._ask_stream(account, stream, ("consumer_delete", cname))
         if isinstance(r, E.ApiError):
-            raise _Reply(r)
+            raise r
         return {"success": True}
 
-    def api_consumer_info(self, account, req, stream, cname):
+    def api_consumer_info(self, account, req, stream, cname, subject=""):
         self._need_stream(account, stream)
         names = dict(self._ask_stream(account, stream, ("consumer_names",)))
         if cname not in names:
-            raise _Reply(E.JSConsumerNotFoundError())
-        info = _ask_path(names[cname], ("info",))
-        if isinstance(info, E.ApiError):
-            raise _Reply(info)
-        return info
+            raise E.JSConsumerNotFoundError()
+        return self._consumer_info(names[cname])
 
-    def api_consumer_names(self, account, req, stream):
+    def api_consumer_names(self, account, req, stream, subject=""):
         self._need_stream(account, stream)
         names = [n for n, _ in self._ask_stream(account, stream, ("consumer_names",))]
-        offset = req.get("offset") or 0
-        page = names[offset:offset + 1024]
-        return {"total": len(names), "offset": offset, "limit": 1024, "consumers": page or None}
+        offset = min(req.get("offset") or 0, len(names))
+        return {"total": len(names), "offset": offset, "limit": NAMES_LIMIT,
+                "consumers": names[offset:offset + NAMES_LIMIT]}
 
-    def api_consumer_list(self, account, req, stream):
+    def api_consumer_list(self, account, req, stream, subject=""):
         self._need_stream(account, stream)
         names = self._ask_stream(account, stream, ("consumer_names",))
-        offset = req.get("offset") or 0
+        offset = min(req.get("offset") or 0, len(names))
         out = []
-        for _, path in names[offset:offset + 256]:
-            info = _ask_path(path, ("info",))
-            if isinstance(info, dict):
-                info = dict(info)
-                info.pop("type", None)
-                out.append(info)
-        return {"total": len(names), "offset": offset, "limit": 256, "consumers": out}
+        for _, path in names[offset:offset + LIST_LIMIT]:
+            try:
+                # the reference lists the stored configs, without the dynamic metadata
+                out.append(self._consumer_info(path, dynamic_metadata=False))
+            except E.ApiError:
+                continue
+        return {"total": len(names), "offset": offset, "limit": LIST_LIMIT, "consumers": out}
 
+    # -- advisories ----------------------------------------------------------------------------
 
-def _normalize_consumer(cfg, stream_config, cname, filt, durable_api, req):
-    fn = _jsapi.normalize_consumer_config
-    try:
-        return fn(cfg, stream_config=stream_config, subject_name=cname, subject_filter=filt,
-                  durable_api=durable_api, action=req.get("action", ""))
-    except TypeError:
-        return fn(cfg)
-
-
-CONSUMER_ORDER = ("durable_name", "name", "description", "deliver_policy", "opt_start_seq",
-                  "opt_start_time", "ack_policy", "ack_wait", "max_deliver", "backoff", "filter_subject",
-                  "filter_subjects", "replay_policy", "rate_limit_bps", "sample_freq", "max_waiting",
-                  "max_ack_pending", "flow_control", "headers_only", "max_batch", "max_expires",
-                  "max_bytes", "idle_heartbeat", "deliver_subject", "deliver_group",
-                  "inactive_threshold", "num_replicas", "mem_storage", "metadata")
-
-
-def _fallback_consumer_config(cfg: dict, cname: str, filt: str, durable_api: bool) -> dict:
-    """Defaults for a ConsumerConfig until protocol/jsapi.py's normalize_consumer_config is
-    there (the common cases only; the subject forms' checks included)."""
-    from ..protocol.ids import server_id
-
-    if durable_api:
-        if not cfg.get("durable_name"):
-            raise E.JSConsumerDurableNameNotSetError()
-        if cfg["durable_name"] != cname:
-            raise E.JSConsumerDurableNameNotMatchSubjectError()
-    if filt and cfg.get("filter_subject") != filt:
-        raise E.JSConsumerCreateFilterSubjectMismatchError()
-    c = dict(cfg)
-    name = cname or c.get("name") or c.get("durable_name") or server_id()[-8:]
-    if c.get("durable_name") and c["durable_name"] != name and not cname:
-        name = c["durable_name"]
-    c["name"] = name
-    c.setdefault("deliver_policy", "all")
-    c.setdefault("ack_policy", "none")
-    if c["ack_policy"] != "none":
-        c["ack_wait"] = c.get("ack_wait") or 30_000_000_000
-        c["max_ack_pending"] = c.get("max_ack_pending") or 1000
-    c["max_deliver"] = c.get("max_deliver") or -1
-    c.setdefault("replay_policy", "instant")
-    if not c.get("deliver_subject"):
-        c["max_waiting"] = c.get("max_waiting") or 512
-    if not c.get("durable_name"):
-        c["inactive_threshold"] = c.get("inactive_threshold") or 5_000_000_000
-    c["num_replicas"] = c.get("num_replicas") or 0
-    meta = {k: v for k, v in (c.get("metadata") or {}).items() if not k.startswith("_nats.")}
-    meta["_nats.req.level"] = "0"
-    c["metadata"] = dict(sorted(meta.items()))
-    out = {k: c[k] for k in CONSUMER_ORDER if k in c and (c[k] or k in (
-        "max_deliver", "num_replicas", "deliver_policy", "ack_policy", "replay_policy", "metadata"))}
-    return out
+    def _advisory(self, what: str, stream: str, kind: str, **fields) -> None:
+        pass
 
 
 def _ask_path(path: str, message):
@@ -928,8 +777,6 @@ def _ask_path(path: str, message):
     for _ in range(50):
         if ref is not None:
             break
-        import gevent
-
         gevent.sleep(0.02)
         ref = registry.ref(path)
     if ref is None:
@@ -941,50 +788,8 @@ def _ask_path(path: str, message):
 
 
 def _create_body(info: dict, did_create: bool) -> dict:
-    body = {"config": with_dynamic_metadata(info["config"]), "created": info["created"],
+    body = {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
             "state": info["state"], "ts": rfc3339(time.time_ns())}
     if did_create:
         body["did_create"] = True
     return body
-
-
-_ERROR_EXTRA = {
-    "stream_info_response": {"total": 0, "offset": 0, "limit": 0},
-    "stream_purge_response": {"purged": 0},
-    "stream_names_response": {"total": 0, "offset": 0, "limit": 0, "streams": None},
-    "stream_list_response": {"total": 0, "offset": 0, "limit": 0, "streams": []},
-}
-
-
-def _update_error(old: dict, new: dict) -> str:
-    if old.get("storage") != new.get("storage"):
-        return "stream configuration update can not change storage type"
-    if old.get("retention") != new.get("retention") and "workqueue" in (old.get("retention"), new.get("retention")):
-        return "stream configuration update can not change retention policy to/from workqueue"
-    if old.get("sealed") and not new.get("sealed"):
-        return "stream configuration update can not unseal a sealed stream"
-    if old.get("deny_delete") and not new.get("deny_delete"):
-        return "stream configuration update can not cancel deny message deletes"
-    if old.get("deny_purge") and not new.get("deny_purge"):
-        return "stream configuration update can not cancel deny purge"
-    if (old.get("first_seq") or 0) != (new.get("first_seq") or 0):
-        return "stream configuration update can not change first sequence"
-    return ""
-
-
-def _json_error(data: bytes, e: Exception) -> str:
-    """Go's encoding/json error text, approximately (the common case exactly)."""
-    text = data.decode(errors="replace")
-    if isinstance(e, json.JSONDecodeError):
-        pos = e.pos
-        ch = text[pos] if pos < len(text) else ""
-        if not ch:
-            return "unexpected end of JSON input"
-        if e.msg.startswith("Expecting property name"):
-            what = "looking for beginning of object key string"
-        elif e.msg.startswith("Expecting value"):
-            what = "looking for beginning of value"
-        else:
-            what = "after object key:value pair"
-        return f"invalid character '{ch}' {what} at offset {pos + 1}"
-    return str(e)

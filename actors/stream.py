@@ -51,7 +51,8 @@ A consumer with ack policy none should tell "acked" for what it delivers.
 API actor -> Stream (ask): ("info", opts) -> dict, ("config",), ("update", config) -> dict |
 ApiError, ("purge", request) -> int | ApiError, ("msg_get", request) -> dict | ApiError,
 ("msg_delete", seq, no_erase) -> True | ApiError, ("delete",) -> True,
-("consumer_create", config, action) -> consumer path | ApiError, ("consumer_delete", name) ->
+("consumer_create", config, action, name, account_max_consumers) -> consumer path |
+ApiError, ("consumer_delete", name) ->
 True | ApiError, ("consumer_names",) -> [(name, path)]. The API actor may then ask a Consumer
 ("info",). Ask order: API -> Stream, API -> Consumer -> Stream; never the other way.
 """
@@ -59,7 +60,6 @@ True | ApiError, ("consumer_names",) -> [(name, path)]. The API actor may then a
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import logging
 import os
@@ -68,7 +68,9 @@ from dataclasses import dataclass, field
 
 import gevent
 
+from ..protocol import jsapi
 from ..protocol import jserrors as E
+from ..protocol.subjects import subject_matches
 from ..store.base import StoredMsg, StoreError, StreamLimits, StreamStore
 from .internal import InternalClient
 from .runtime import registry
@@ -81,24 +83,12 @@ EXPIRY_TICK = 0.25  # seconds between expiry checks when something can expire
 
 # -- encodings shared with the API actor ------------------------------------------------------
 
-def go_json(obj) -> bytes:
-    """JSON as Go's encoding/json writes it: compact, and <, >, & escaped."""
-    s = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode())
-
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
+go_json = jsapi.go_json
 
 
 def rfc3339(ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC (fraction without trailing zeros); 0 is Go's zero time."""
-    if not ns:
-        return ZERO_TIME
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    digits = f"{frac:09d}".rstrip("0")
-    return f"{base}.{digits}Z" if digits else f"{base}Z"
+    """Go's time.RFC3339Nano in UTC; 0 (never set) is Go's zero time, as the reference shows it."""
+    return jsapi.format_time(ns or None)
 
 
 def parse_headers(hdr: bytes) -> dict[str, str]:
@@ -117,43 +107,14 @@ def parse_headers(hdr: bytes) -> dict[str, str]:
     return out
 
 
-def parse_go_duration_ns(text: str) -> int | None:
-    from ..config.options import parse_duration
-
-    try:
-        return int(round(parse_duration(text) * 1e9))
-    except ValueError:
-        return None
-
-
 def subject_match(filter: str, subject: str) -> bool:
-    if filter in ("", ">"):
-        return True
-    ft = filter.split(".")
-    st = subject.split(".")
-    for i, t in enumerate(ft):
-        if t == ">":
-            return len(st) > i
-        if i >= len(st):
-            return False
-        if t != "*" and t != st[i]:
-            return False
-    return len(ft) == len(st)
+    """Does the literal `subject` match `filter` ("" matches everything)?"""
+    return not filter or subject_matches(filter.encode(), subject.encode())
 
 
 def subjects_overlap(a: str, b: str) -> bool:
     """True if some literal subject matches both a and b."""
-    at, bt = a.split("."), b.split(".")
-    for i in range(max(len(at), len(bt))):
-        x = at[i] if i < len(at) else None
-        y = bt[i] if i < len(bt) else None
-        if x == ">" or y == ">":
-            return x is not None and y is not None
-        if x is None or y is None:
-            return False
-        if x != y and x != "*" and y != "*":
-            return False
-    return True
+    return jsapi._subjects_collide(a, b)
 
 
 def limits_of(config: dict) -> StreamLimits:
@@ -180,13 +141,6 @@ class StreamHolder:
     opener: object = None  # callable(holder) -> StreamStore, to reopen files after a crash
     deleted: bool = False
     extra: dict = field(default_factory=dict)
-
-
-def consumer_filters(config: dict) -> list[str]:
-    fs = config.get("filter_subjects") or []
-    if not fs and config.get("filter_subject"):
-        fs = [config["filter_subject"]]
-    return list(fs)
 
 
 class Stream(InternalClient, Supervisor):
@@ -251,7 +205,7 @@ class Stream(InternalClient, Supervisor):
             if cfg is None:
                 continue
             created = cfg.pop("_created", 0)
-            self._cons[name] = {"filters": consumer_filters(cfg), "acked": set()}
+            self._cons[name] = {"filters": jsapi.consumer_filters(cfg), "acked": set()}
             specs.append(self._consumer_spec(name, cfg, created))
         return specs
 
@@ -658,39 +612,55 @@ class Stream(InternalClient, Supervisor):
     def _m_consumer_names(self):
         return [(name, self.child_path(name)) for name in sorted(self._cons)]
 
-    def _m_consumer_create(self, config: dict, action: str = ""):
-        name = config.get("name") or config.get("durable_name")
-        cfg = self.config
-        exists = name in self._cons
-        if exists:
+    def _m_consumer_create(self, config: dict, action: str, name: str, account_max_consumers: int = 0):
+        """Create or update consumer `name` with a config normalized by the API actor: an
+        existing one (10148 for action create with another config, then the update rules),
+        action update of a missing one (10149), max consumers of the stream or the account
+        (10026), the workqueue rules, then the name (10102, 10103); as the reference orders
+        them. Returns the consumer's path or an ApiError."""
+        if name in self._cons:
             saved = self.store.consumer_store(name).load_config() or {}
             created = saved.pop("_created", 0)
             if saved == config:
                 return self.child_path(name)
             if action == "create":
                 return E.JSConsumerAlreadyExistsError()
+            if self.config.get("retention") == "workqueue":
+                err = self._check_workqueue({**config, "ack_policy": "explicit", "deliver_policy": "all"},
+                                            name)
+                if err is not None:
+                    return err
+            err = jsapi.consumer_update_check(saved, config)
+            if err is not None:
+                return err
             # an update: the consumer applies its new config and keeps its state
             self.store.consumer_store(name).save_config({**config, "_created": created})
-            self._cons[name]["filters"] = consumer_filters(config)
+            self._cons[name]["filters"] = jsapi.consumer_filters(config)
             ref = registry.ref(self.child_path(name))
             if ref is not None:
                 ref.tell(("update_config", config))
             spec = self._consumer_spec(name, config, created)
             self.children[name].spec = spec  # restarts use the new config
             return self.child_path(name)
-        else:
-            if action == "update":
-                return E.JSConsumerDoesNotExistError()
-            mc = cfg.get("max_consumers", -1)
-            if mc > 0 and len(self._cons) >= mc:
-                return E.JSMaximumConsumersLimitError()
-            err = self._check_consumer(config)
+        if action == "update":
+            return E.JSConsumerDoesNotExistError()
+        mc = self.config.get("max_consumers", -1)
+        if mc <= 0 or 0 < account_max_consumers < mc:
+            mc = account_max_consumers
+        if mc > 0 and len(self._cons) >= mc:
+            return E.JSMaximumConsumersLimitError()
+        if self.config.get("retention") == "workqueue":
+            err = self._check_workqueue(config, name)
             if err is not None:
                 return err
-            created = time.time_ns()
+        try:
+            jsapi.check_consumer_name(config, name)
+        except E.ApiError as e:
+            return e
+        created = time.time_ns()
         cstore = self.store.consumer_store(name)
         cstore.save_config({**config, "_created": created})
-        self._cons[name] = {"filters": consumer_filters(config), "acked": set()}
+        self._cons[name] = {"filters": jsapi.consumer_filters(config), "acked": set()}
         spec = self._consumer_spec(name, config, created)
         self._add(spec)
         try:
@@ -701,23 +671,12 @@ class Stream(InternalClient, Supervisor):
             return E.JSConsumerCreateError(err=str(e))
         return self.child_path(name)
 
-    def _check_consumer(self, config: dict):
-        cfg = self.config
-        filters = consumer_filters(config)
-        subjects = cfg.get("subjects") or []
-        for f in filters:
-            if subjects and not any(_subset(f, s) for s in subjects):
-                return E.JSConsumerFilterNotSubsetError()
-        if cfg.get("retention") == "workqueue":
-            if not config.get("deliver_subject") and config.get("ack_policy") != "explicit":
-                return E.JSConsumerPullRequiresAckError()
-            for other in self._cons.values():
-                ofs = other["filters"]
-                if not ofs or not filters:
-                    return E.JSConsumerWQMultipleUnfilteredError() if (not ofs and not filters) \
-                        else E.JSConsumerWQConsumerNotUniqueError()
-                if any(subjects_overlap(a, b) for a in ofs for b in filters):
-                    return E.JSConsumerWQConsumerNotUniqueError()
+    def _check_workqueue(self, config: dict, name: str):
+        others = [c["filters"] for n, c in self._cons.items() if n != name]
+        try:
+            jsapi.check_workqueue_consumer(config, others)
+        except E.ApiError as e:
+            return e
         return None
 
     def _m_consumer_delete(self, name: str):
@@ -842,23 +801,6 @@ class Stream(InternalClient, Supervisor):
             c["acked"].discard(seq)
 
 
-def _subset(f: str, s: str) -> bool:
-    """Every subject matching filter f also matches stream subject s."""
-    ft, st = f.split("."), s.split(".")
-    for i, t in enumerate(st):
-        if t == ">":
-            return len(ft) > i
-        if i >= len(ft):
-            return False
-        if t == "*":
-            if ft[i] == ">":
-                return False
-            continue
-        if ft[i] != t:
-            return False
-    return len(ft) == len(st)
-
-
 def _parse_ttl(text: str) -> int | None:
     """Nats-TTL: "never" (-1), a Go duration, or a number of seconds; None when invalid."""
     t = text.strip()
@@ -867,8 +809,11 @@ def _parse_ttl(text: str) -> int | None:
     if t.isdigit():
         n = int(t)
         return n * 1_000_000_000 if n > 0 else None
-    ns = parse_go_duration_ns(t)
-    if ns is None or ns < 1_000_000_000:
+    try:
+        ns = jsapi.parse_duration(t)
+    except ValueError:
+        return None
+    if ns < 1_000_000_000:
         return None
     return ns
 
