@@ -619,7 +619,7 @@ class JsApi(InternalClient, Actor):
             acc_ref.ask(StopChild(name), timeout=ASK_TIMEOUT)
         if holder.directory:
             shutil.rmtree(holder.directory, ignore_errors=True)
-        self._advisory("STREAM.DELETED", name, "stream_action", action="delete", config=holder.config)
+        self._advisory("STREAM.DELETED", name, "stream_action", action="delete")
         return {"success": True}
 
     def api_stream_info(self, account, req, name, subject=""):
@@ -716,11 +716,15 @@ class JsApi(InternalClient, Actor):
                                               account_max_ack_pending=acc_map if acc_map and acc_map > 0 else 0)
         name = cc.name or _ephemeral_name()
         acc_mc = lim.get("max_consumers", -1)
+        existed = name in dict(self._ask_stream(account, cc.stream, ("consumer_names",)))
         path = self._ask_stream(account, cc.stream, ("consumer_create", cfg, cc.action, name,
                                                      acc_mc if acc_mc and acc_mc > 0 else 0))
         if isinstance(path, E.ApiError):
             raise path
-        return self._consumer_info(path)
+        info = self._consumer_info(path)
+        if not existed:
+            self._advisory("CONSUMER.CREATED", cc.stream, "consumer_action", "create", consumer=name)
+        return info
 
     def _consumer_info(self, path, dynamic_metadata=True):
         info = _ask_path(path, ("info",))
@@ -737,6 +741,7 @@ class JsApi(InternalClient, Actor):
         r = self._ask_stream(account, stream, ("consumer_delete", cname))
         if isinstance(r, E.ApiError):
             raise r
+        self._advisory("CONSUMER.DELETED", stream, "consumer_action", "delete", consumer=cname)
         return {"success": True}
 
     def api_consumer_info(self, account, req, stream, cname, subject=""):
@@ -768,8 +773,20 @@ class JsApi(InternalClient, Actor):
 
     # -- advisories ----------------------------------------------------------------------------
 
-    def _advisory(self, what: str, stream: str, kind: str, **fields) -> None:
-        pass
+    def _advisory(self, what: str, stream: str, kind: str, action: str, consumer: str = "") -> None:
+        """`$JS.EVENT.ADVISORY.<what>.<stream>[.<consumer>]`: a stream_action or consumer_action
+        advisory in the requester's account, with the reference's keys."""
+        adv = {"type": f"io.nats.jetstream.advisory.v1.{kind}", "id": server_id()[:22],
+               "timestamp": rfc3339(time.time_ns()), "stream": stream}
+        subject = f"$JS.EVENT.ADVISORY.{what}.{stream}"
+        if consumer:
+            adv["consumer"] = consumer
+            subject += "." + consumer
+        adv["action"] = action
+        domain = self.ctx.options.jetstream.domain
+        if domain:
+            adv["domain"] = domain
+        self.ipublish(subject, jsapi.go_json(adv), account=self._cur_account)
 
 
 def _ask_path(path: str, message):

@@ -244,3 +244,59 @@ def test_no_jetstream_means_no_responders(start_server, impl):
     hdr, _ = r.request("$JS.API.INFO")
     assert hdr.startswith(b"NATS/1.0 503")
     r.close()
+
+
+def _advisories(server, script):
+    """The stream and consumer advisories a script's requests cause, in order (ids and times
+    masked)."""
+    r = Requester(server)
+    r.w.send(b"SUB $JS.EVENT.ADVISORY.STREAM.> 90\r\nSUB $JS.EVENT.ADVISORY.CONSUMER.*.*.* 91\r\n")
+    events = []
+    try:
+        for subj, hdrs, body in script:
+            r.n += 1
+            reply = f"_INBOX.t.{r.n}"
+            data = body.encode()
+            r.w.send(f"PUB {subj} {reply} {len(data)}\r\n".encode() + data + b"\r\n")
+            while True:
+                op = r.w.read_op(2.0)
+                if op.subject == reply.encode():
+                    break
+                adv = json.loads(op.payload)
+                assert len(adv.pop("id")) == 22 and adv.pop("timestamp")
+                events.append((op.subject.decode(), adv))
+        # an advisory published after the response
+        r.w.send(b"PING\r\n")
+        while True:
+            try:
+                op = r.w.read_op(0.5)
+            except TimeoutError:
+                break
+            if op.verb not in ("MSG", "HMSG"):
+                continue
+            adv = json.loads(op.payload)
+            adv.pop("id"), adv.pop("timestamp")
+            events.append((op.subject.decode(), adv))
+    finally:
+        r.close()
+    return events
+
+
+def test_stream_and_consumer_advisories(start_server):
+    script = [
+        S("$JS.API.STREAM.CREATE.S", '{"name":"S","subjects":["s.>"]}'),
+        S("$JS.API.STREAM.CREATE.S", '{"name":"S","subjects":["s.>"]}'),
+        S("$JS.API.STREAM.CREATE.S", '{"name":"S","subjects":["x"]}'),
+        S("$JS.API.STREAM.UPDATE.S", '{"name":"S","subjects":["s.>","t"]}'),
+        S("$JS.API.CONSUMER.CREATE.S.C", '{"stream_name":"S","config":{"durable_name":"C"}}'),
+        S("$JS.API.CONSUMER.CREATE.S.C", '{"stream_name":"S","config":{"durable_name":"C"}}'),
+        S("$JS.API.CONSUMER.CREATE.S.C", '{"stream_name":"S","config":{"durable_name":"C","max_deliver":2}}'),
+        S("$JS.API.CONSUMER.DELETE.S.C"),
+        S("$JS.API.CONSUMER.DELETE.S.C"),
+        S("$JS.API.STREAM.DELETE.S"),
+        S("$JS.API.STREAM.DELETE.S"),
+    ]
+    want = _advisories(js_server(start_server, "reference"), script)
+    got = _advisories(js_server(start_server, "actor"), script)
+    assert sorted(got, key=str) == sorted(want, key=str)
+    assert got == want
