@@ -27,7 +27,7 @@ def run_script(server, script):
                 if subj.startswith("$JS.API.CONSUMER.CREATE.") and subj.count(".") == 4 \
                         and payload.startswith(b"{"):
                     name = json.loads(payload).get("name")
-                    if name and f'"name":"{name}"'.encode() not in body.encode():
+                    if name and name != json.loads(body).get("config", {}).get("name"):
                         generated[name.encode()] = b"EPH%d" % len(generated)
                 for name, mask in generated.items():
                     payload = payload.replace(b'"' + name + b'"', b'"' + mask + b'"')
@@ -51,12 +51,15 @@ def C(subject, **body):
 def test_consumer_create_forms_info_names_list_delete(start_server):
     compare(start_server, [
         S("$JS.API.STREAM.CREATE.S", '{"name":"S","subjects":["s.>"]}'),
+        S("$JS.API.STREAM.CREATE.E", '{"name":"E","subjects":["e.>"]}'),
         S("s.a", "1"), S("s.b", "2"), S("s.a", "3"),
         C("CREATE.S.A", stream_name="S", config={"durable_name": "A", "ack_policy": "explicit"}),
         C("CREATE.S.A", stream_name="S", config={"durable_name": "A", "ack_policy": "explicit"}),
         C("CREATE.S.B.s.a", stream_name="S", config={"name": "B", "filter_subject": "s.a"}),
         C("DURABLE.CREATE.S.D", stream_name="S", config={"durable_name": "D"}),
-        C("CREATE.S", stream_name="S", config={"ack_policy": "explicit"}),
+        C("CREATE.E", stream_name="E", config={"ack_policy": "explicit"}),
+        S("$JS.API.CONSUMER.NAMES.E"),
+        S("$JS.API.CONSUMER.LIST.E"),
         C("CREATE.S", stream_name="S", config={"name": "N", "max_deliver": 5}),
         C("CREATE.S.F", stream_name="S", config={"filter_subjects": ["s.a", "s.b"], "durable_name": "F",
                                                   "deliver_policy": "last_per_subject"}),
