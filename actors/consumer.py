@@ -36,13 +36,16 @@ import time
 from collections import deque
 
 import gevent
+import gevent.event
 import pykka
 
 from ..protocol.ids import server_id as _random_id
-from ..protocol.jsapi import format_time as rfc3339, parse_duration, parse_time_ns as parse_rfc3339
+from ..protocol.jsapi import (PullRequestError, ack_reply_subject, check_pull_request, format_time as rfc3339, parse_ack, parse_ack_reply, parse_pull_request,
+                              parse_time_ns as parse_rfc3339)
 from ..protocol.parser import HPUB, PUB
 from ..protocol.subjects import subject_matches
 from ..store.base import ConsumerState, StoredMsg
+from ..store.file import FileConsumerStore
 from .internal import GLOBAL_ACCOUNT, InternalClient
 from .runtime import Actor, registry
 
@@ -139,7 +142,11 @@ class Consumer(InternalClient, Actor):
         self._probe_backoff = PROBE_MIN
         self._probe_token = None  # the barrier token that follows the probe in flight
         self._probe_n = 0
-        self._np_cache = (0, 0)  # (sseq, num_pending) while not caught up
+        self._np_cache = (0, 0)  # (sseq, num_pending) for a last_per_subject start
+        # num_pending while not caught up: counted once from the stream (a baseline), then
+        # kept by hand: -1 per new delivery, +1 per matching appended message past _np_last
+        self._np: int | None = None
+        self._np_last = 0  # highest stream sequence the count covers
         # timer
         self._timer = None
         self._timer_at = 0
@@ -148,6 +155,15 @@ class Consumer(InternalClient, Actor):
         self._out: list = []
         self._deleted = False
         self._sids: list[bytes] = []
+        self._ackq: list = []  # (subject, reply, data) of acks from this mailbox message
+        self._replies: list[str] = []  # double-ack confirmations, sent once the state is saved
+        # the state writer: a file store's write (with its fsync) runs in gevent's threadpool,
+        # off the network greenlet; one write at a time, always of the latest state
+        self._async_store = isinstance(cstore, FileConsumerStore)
+        self._writer = None
+        self._wevent = gevent.event.Event()
+        self._wstop = False
+        self._wwaiters: list[str] = []
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -198,7 +214,7 @@ class Consumer(InternalClient, Actor):
             self._recover()
         else:
             self._select_start()
-            self._persist()
+            self._persist_now()
         acc = self.account
         self._sids.append(self.isubscribe(f"{ACK_PREFIX}.{self.stream}.{self.name}.>", self._on_ack, account=acc))
         self._sids.append(self.isubscribe(f"{NEXT_PREFIX}.{self.stream}.{self.name}", self._on_next, account=acc))
@@ -220,6 +236,17 @@ class Consumer(InternalClient, Actor):
         if self._timer is not None:
             self._timer.kill(block=False)
             self._timer = None
+        # a write in flight finishes before a restarted consumer reads the state; a crash
+        # loses what was not written yet (redelivered later), a normal stop writes it
+        self._stop_writer()
+        if not self._failed and not self._deleted:
+            try:
+                self._persist_now()
+            except Exception as e:
+                log.warning("%s: saving consumer state failed: %s", self.path, e)
+            if self._wwaiters or self._replies:
+                self._send_replies(self._wwaiters + self._replies)
+                self._wwaiters, self._replies = [], []
         try:
             self.iunsubscribe_all()
         except Exception:  # the router may be gone at shutdown
@@ -231,7 +258,8 @@ class Consumer(InternalClient, Actor):
         self.sseq = st.delivered_stream + 1
         self.adflr = st.ack_floor_consumer
         self.asflr = st.ack_floor_stream
-        self.pending = {s: [d, ts] for s, (d, ts) in st.pending.items()}
+        # in stream sequence order: the first key is the lowest pending (see _low)
+        self.pending = {s: [d, ts] for s, (d, ts) in sorted(st.pending.items())}
         self.rdc = dict(st.redelivered)
         self.last_delivered_sseq = st.delivered_stream
         if self.ack_policy == "none":
@@ -337,7 +365,8 @@ class Consumer(InternalClient, Actor):
         elif kind == "barrier":
             self._on_barrier(message[2])
         elif self.internal_handle(message):
-            pass
+            if self._ackq:
+                self._process_acks()
         elif kind == "appended":
             self._on_appended(message[1])
         elif kind == "tick":
@@ -373,13 +402,69 @@ class Consumer(InternalClient, Actor):
             seqs, self._acked_out = self._acked_out, []
             if self.stream_config.get("retention") in ("interest", "workqueue"):
                 self._tell_stream("acked", self.name, seqs)
-        if self._dirty:
-            self._persist()
+        if self._dirty or (self._replies and self._writer is not None):
+            self._persist()  # (a write may be in flight: confirm after the next one)
+        elif self._replies:
+            replies, self._replies = self._replies, []
+            self._send_replies(replies)
+
+    def _send_replies(self, replies: list[str]) -> None:
+        self.ipublish_many([(r, None, b"", b"") for r in replies], self.account)
+
+    # -- persistence -------------------------------------------------------------------------
 
     def _persist(self) -> None:
+        """Save the state once for this mailbox message: at once for a memory store, else by
+        the writer greenlet (the double-ack confirmations go out after that write)."""
         self._dirty = False
         if self._deleted:
             return
+        if not self._async_store:
+            self._persist_now()
+            if self._replies:
+                replies, self._replies = self._replies, []
+                self._send_replies(replies)
+            return
+        if self._replies:
+            self._wwaiters.extend(self._replies)
+            self._replies = []
+        if self._writer is None and not self._wstop:
+            self._writer = gevent.spawn(self._write_loop)
+        self._wevent.set()
+
+    def _write_loop(self) -> None:
+        pool = gevent.get_hub().threadpool
+        while True:
+            self._wevent.wait()
+            if self._wstop:
+                return
+            self._wevent.clear()
+            st = self._snapshot()  # no yield while it is built: a consistent copy
+            waiters, self._wwaiters = self._wwaiters, []
+            try:
+                pool.apply(self.cstore.update, (st,))
+            except Exception as e:
+                log.warning("%s: saving consumer state failed: %s", self.path, e)
+            if waiters:
+                self._send_replies(waiters)
+
+    def _stop_writer(self) -> None:
+        """Stop the writer after the write in flight (if any) is done."""
+        self._wstop = True
+        w, self._writer = self._writer, None
+        if w is not None:
+            self._wevent.set()
+            w.join(timeout=ASK_TIMEOUT)
+            if not w.dead:
+                w.kill(block=False)
+
+    def _persist_now(self) -> None:
+        self._dirty = False
+        if self._deleted:
+            return
+        self.cstore.update(self._snapshot())
+
+    def _snapshot(self) -> ConsumerState:
         st = ConsumerState(
             delivered_consumer=self.dseq - 1,
             delivered_stream=self.last_delivered_sseq if not self.lss else self.sseq - 1,
@@ -389,7 +474,7 @@ class Consumer(InternalClient, Actor):
             redelivered={s: n for s, n in self.rdc.items() if n > 1},
         )
         st.delivered_stream = max(st.delivered_stream, self.sseq - 1)
-        self.cstore.update(st)
+        return st
 
     def _publish(self, msgs) -> None:
         """Publish (subject, reply, hdr, data, display) tuples in order; with a reply they
@@ -518,6 +603,14 @@ class Consumer(InternalClient, Actor):
     # -- stream events -----------------------------------------------------------------------
 
     def _on_appended(self, msgs) -> None:
+        if self._np is not None and not self.caught_up:
+            last = self._np_last
+            for m in msgs:
+                if m.seq > last:
+                    last = m.seq
+                    if self._matches(m.subject):
+                        self._np += 1
+            self._np_last = last
         if not self.caught_up or self.lss:
             return
         for m in msgs:
@@ -527,6 +620,7 @@ class Consumer(InternalClient, Actor):
             if m.seq >= self.sseq and self._matches(m.subject):
                 if len(self.buf) >= BUFFER_MAX:
                     self.caught_up = False
+                    self._np = None
                     return
                 self.buf.append(m)
 
@@ -534,6 +628,7 @@ class Consumer(InternalClient, Actor):
         self.buf.clear()
         self.caught_up = False
         self.covered = 0
+        self._np = None
         if not subject:
             if first > self.sseq:
                 self.sseq = first
@@ -549,6 +644,8 @@ class Consumer(InternalClient, Actor):
         self._dirty = True
 
     def _on_removed(self, seq: int) -> None:
+        if seq >= self.sseq:
+            self._np = None
         if self.buf:
             self.buf = deque(m for m in self.buf if m.seq != seq)
         if seq in self.lss:
@@ -578,6 +675,7 @@ class Consumer(InternalClient, Actor):
             self.buf.clear()
             self.caught_up = False
             self.covered = 0
+            self._np = None
         if self.flow_control and not had_fc:
             self._sids.append(self.isubscribe(f"{FC_PREFIX}.{self.stream}.{self.name}.*", self._on_fc,
                                               account=self.account))
@@ -602,6 +700,10 @@ class Consumer(InternalClient, Actor):
             out, self._out = self._out, []
             self._publish(out)
         self._deleted = True
+        self._stop_writer()
+        if self._wwaiters or self._replies:
+            self._send_replies(self._wwaiters + self._replies)
+            self._wwaiters, self._replies = [], []
         try:
             self.cstore.delete()
         except Exception as e:  # a store that fails to delete must not keep the actor alive
@@ -611,42 +713,45 @@ class Consumer(InternalClient, Actor):
     # -- acks --------------------------------------------------------------------------------
 
     def _on_ack(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
-        toks = subject.split(".")
-        if len(toks) < 9:
-            return
-        try:
-            dc, sseq, dseq = int(toks[-5]), int(toks[-4]), int(toks[-3])
-        except ValueError:
-            return
-        body = data.strip()
+        # collected, then handled together once the whole delivery batch is read
+        self._ackq.append((subject, reply, data))
+
+    def _process_acks(self) -> None:
+        q, self._ackq = self._ackq, []
         now = time.time_ns()
-        respond = True
-        if body in (b"", b"+ACK", b"+OK"):
-            self._ack(sseq, dseq, now)
-        elif body.startswith(b"-NAK"):
-            self._nak(sseq, dseq, dc, body[4:].strip(), now)
-        elif body.startswith(b"+WPI"):
-            p = self.pending.get(sseq)
-            if p is not None:
-                p[1] = now  # resets ack_wait
-                self._arm(now + self._wait_for(self.rdc.get(sseq, 1)))
-        elif body.startswith(b"+NXT"):
-            self._ack(sseq, dseq, now)
+        replies = self._replies
+        for subject, reply, data in q:
+            ar = parse_ack_reply(subject)
+            if ar is None or ar.stream_seq <= 0:
+                continue
+            dc, sseq, dseq = ar.delivered, ar.stream_seq, ar.consumer_seq
+            ack = parse_ack(data)
+            kind = ack.kind
+            if kind == "ack":
+                self._ack(sseq, dseq, now)
+            elif kind == "nak":
+                self._nak(sseq, dseq, dc, ack.delay or 0, now)
+            elif kind == "progress":
+                p = self.pending.get(sseq)
+                if p is not None:
+                    p[1] = now  # resets ack_wait
+                    self._arm(now + self._wait_for(self.rdc.get(sseq, 1)))
+            elif kind == "next":
+                self._ack(sseq, dseq, now)
+                if reply:
+                    self._on_next(subject, reply, b"", ack.next_request)
+                continue
+            elif kind == "term":
+                if sseq in self.pending:
+                    self._advisory("MSG_TERMINATED", {
+                        "type": "io.nats.jetstream.advisory.v1.terminated",
+                        "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc,
+                        "reason": ack.reason})
+                self._ack(sseq, dseq, now)
+            else:
+                continue
             if reply:
-                self._on_next(subject, reply, b"", body[4:].strip())
-            respond = False
-        elif body.startswith(b"+TERM"):
-            reason = body[5:].strip().decode(errors="replace")
-            if sseq in self.pending:
-                self._advisory("MSG_TERMINATED", {
-                    "type": "io.nats.jetstream.advisory.v1.terminated",
-                    "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc,
-                    "reason": reason})
-            self._ack(sseq, dseq, now)
-        else:
-            return
-        if reply and respond:
-            self._out.append((reply, None, b"", b"", None))
+                replies.append(reply)
 
     def _ack(self, sseq: int, dseq: int, now: int) -> None:
         self.ack_last_active = now
@@ -655,14 +760,18 @@ class Consumer(InternalClient, Actor):
         if self.ack_policy == "all":
             if sseq <= self.asflr:
                 return
-            acked = [s for s in self.pending if s <= sseq]
+            acked = []
+            for s in self.pending:  # in stream sequence order
+                if s > sseq:
+                    break
+                acked.append(s)
             for s in acked:
                 del self.pending[s]
                 self.rdc.pop(s, None)
                 if s in self.rdq_set:
                     self.rdq_set.discard(s)
                     self.rdq.remove(s)
-            self._acked_out.extend(sorted(acked))
+            self._acked_out.extend(acked)
             self.adflr, self.asflr = max(self.adflr, dseq), max(self.asflr, sseq)
             if not self.pending:
                 self.adflr, self.asflr = self.dseq - 1, max(self.asflr, self.sseq - 1)
@@ -684,27 +793,20 @@ class Consumer(InternalClient, Actor):
             self.adflr = self.dseq - 1
             self.asflr = self.sseq - 1 if not self.lss else max(self.asflr, sseq)
             return
-        if dseq == self.adflr + 1 or sseq <= self.asflr + 1 or sseq < min(self.pending):
-            low = min(self.pending)
+        low = self._low()
+        if dseq == self.adflr + 1 or sseq <= self.asflr + 1 or sseq < low:
             self.asflr = max(self.asflr, low - 1)
             self.adflr = max(self.adflr, self.pending[low][0] - 1)
 
-    def _nak(self, sseq: int, dseq: int, dc: int, arg: bytes, now: int) -> None:
+    def _low(self) -> int:
+        """The lowest pending stream sequence: the first key, as `pending` gains keys in
+        stream sequence order (new deliveries go up; a restart loads them sorted)."""
+        return next(iter(self.pending))
+
+    def _nak(self, sseq: int, dseq: int, dc: int, delay: int, now: int) -> None:
         p = self.pending.get(sseq)
         if p is None or self.ack_policy == "none":
             return
-        delay = 0
-        if arg:
-            if arg.startswith(b"{"):
-                try:
-                    delay = int(json.loads(arg).get("delay") or 0)
-                except (ValueError, AttributeError, TypeError):
-                    delay = 0
-            else:
-                try:
-                    delay = parse_duration(arg.decode(errors="replace"))
-                except ValueError:
-                    delay = 0
         self._advisory("MSG_NAKED", {
             "type": "io.nats.jetstream.advisory.v1.nak",
             "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc})
@@ -803,6 +905,7 @@ class Consumer(InternalClient, Actor):
         self.caught_up = False
         self.covered = 0
         self._np_cache = (0, 0)
+        self._np = None
         if self.ack_policy == "none" or not self.pending:
             self.adflr = min(self.adflr, self.dseq - 1)
             self.asflr = min(self.asflr, self.sseq - 1)
@@ -824,44 +927,14 @@ class Consumer(InternalClient, Actor):
         if self.deliver_subject:
             self._out.append((reply, None, _status(409, "Consumer is push based"), b"", None))
             return
-        body = data.strip()
-        batch, max_bytes, expires, no_wait, hb = 1, 0, 0, False, 0
-        if body:
-            if body[:1] == b"{":
-                try:
-                    req = json.loads(body)
-                    batch = int(req.get("batch") or 1)
-                    max_bytes = int(req.get("max_bytes") or 0)
-                    expires = int(req.get("expires") or 0)
-                    no_wait = bool(req.get("no_wait"))
-                    hb = int(req.get("idle_heartbeat") or 0)
-                except (ValueError, TypeError, AttributeError):
-                    self._out.append((reply, None, _status(400, "Bad Request"), b"", None))
-                    return
-            else:
-                try:
-                    batch = int(body)
-                except ValueError:
-                    self._out.append((reply, None, _status(400, "Bad Request"), b"", None))
-                    return
-        if batch <= 0:
-            batch = 1
-        if self.max_batch and batch > self.max_batch:
-            self._out.append((reply, None, _status(409, f"Exceeded MaxRequestBatch of {self.max_batch}"), b"", None))
+        try:
+            pr = parse_pull_request(data)
+            check_pull_request(pr, self.config)
+        except PullRequestError as e:
+            self._out.append((reply, None, e.header(), b"", None))
             return
-        if self.max_expires and (expires == 0 or expires > self.max_expires):
-            self._out.append((reply, None, _status(409, f"Exceeded MaxRequestExpires of {_go_duration(self.max_expires)}"), b"", None))
-            return
-        if self.max_req_bytes and max_bytes > self.max_req_bytes:
-            self._out.append((reply, None, _status(409, f"Exceeded MaxRequestMaxBytes of {self.max_req_bytes}"), b"", None))
-            return
-        if hb:
-            if not expires:
-                self._out.append((reply, None, _status(400, "Bad Request - heartbeat for no expire request"), b"", None))
-                return
-            if hb * 2 > expires:
-                self._out.append((reply, None, _status(400, "Bad Request - heartbeat value too large"), b"", None))
-                return
+        batch, max_bytes, expires, no_wait, hb = (max(pr.batch, 1), pr.max_bytes, pr.expires,
+                                                  pr.no_wait, pr.idle_heartbeat)
         if len(self.waiting) >= self.max_waiting:
             self._out.append((reply, None, _status(409, "Exceeded MaxWaiting"), b"", None))
             return
@@ -964,6 +1037,7 @@ class Consumer(InternalClient, Actor):
                 msgs = self._ask("load_next", self.filters, self.sseq, LOAD_BATCH, 0)
                 if msgs is None:
                     return None
+                self._np = None  # counted again from the stream when next needed
                 for m in msgs:
                     if m.seq >= self.sseq:
                         self.buf.append(m)
@@ -988,13 +1062,36 @@ class Consumer(InternalClient, Actor):
         return self._ask("load_msg", seq)
 
     def _num_pending(self) -> int:
+        """Matching messages from sseq on not delivered yet: with a last_per_subject start
+        the stream counts; caught up, the buffer holds them all; else a count from the
+        stream kept up to date by hand (_np)."""
         if self.lss:
             n = self._ask("num_pending", self.filters, self.sseq, True)
             return n or 0
         if self.caught_up:
-            return sum(1 for m in self.buf if m.seq >= self.sseq)
-        n = self._ask("num_pending", self.filters, self.sseq, False)
-        return n or 0
+            buf = self.buf
+            while buf and buf[0].seq < self.sseq:
+                buf.popleft()
+            return len(buf)
+        if self._np is None:
+            self._count_pending()
+        return max(self._np or 0, 0)
+
+    def _count_pending(self) -> None:
+        """The baseline of _np: the stream's count and the last sequence it covers (the
+        appended messages after it are added as they are told). Asked between two looks at
+        the stream's last sequence, so a publish in between is noticed and the count taken
+        again."""
+        for _ in range(5):
+            before = self._ask("state")
+            n = self._ask("num_pending", self.filters, self.sseq, False)
+            after = self._ask("state")
+            if before is None or n is None or after is None:
+                self._np = None
+                return
+            self._np, self._np_last = n, after.last_seq
+            if before.last_seq == after.last_seq:
+                return
 
     def _deliver(self, msg: StoredMsg, dc: int) -> bool:
         """Send one message (new when dc == 1); False if the current pull request cannot take
@@ -1024,12 +1121,15 @@ class Consumer(InternalClient, Actor):
                 self.lss.popleft()
             if self.buf and self.buf[0].seq == msg.seq:
                 self.buf.popleft()
-            npend = self._np_after()
-        else:
-            npend = self._np_after()
+            if self._np is not None:
+                if msg.seq <= self._np_last:
+                    self._np -= 1
+                else:
+                    self._np_last = msg.seq  # stored after the count: was never in it
+        npend = self._np_after()
         dseq = self.dseq
         self.dseq += 1
-        reply = f"{ACK_PREFIX}.{self.stream}.{self.name}.{dc}.{msg.seq}.{dseq}.{msg.ts}.{npend}"
+        reply = ack_reply_subject(self.stream, self.name, dc, msg.seq, dseq, msg.ts, npend)
         if self.ack_policy == "none":
             self.adflr, self.asflr = dseq, max(self.asflr, msg.seq)
             if new:
@@ -1079,8 +1179,8 @@ class Consumer(InternalClient, Actor):
 
     def _np_after(self) -> int:
         """num_pending as the reply subject shows it: what is left after this delivery."""
-        if self.caught_up and not self.lss:
-            return sum(1 for m in self.buf if m.seq >= self.sseq)
+        if not self.lss:
+            return self._num_pending()
         if self._np_cache[0] != self.sseq:
             self._np_cache = (self.sseq, self._num_pending())
         return self._np_cache[1]
@@ -1131,26 +1231,3 @@ def _tick(ref) -> None:
         ref.tell(("tick",))
     except pykka.ActorDeadError:
         pass
-
-
-def _go_duration(ns: int) -> str:
-    """Go's time.Duration String() for whole and fractional seconds, ms, us and ns."""
-    if ns == 0:
-        return "0s"
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1_000:g}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:g}ms"
-    secs = ns / 1e9
-    h, rem = divmod(ns, 3_600_000_000_000)
-    m, rem = divmod(rem, 60_000_000_000)
-    s = rem / 1e9
-    out = ""
-    if h:
-        out += f"{h}h"
-    if h or m:
-        out += f"{m}m"
-    out += f"{s:g}s" if secs else "0s"
-    return out
