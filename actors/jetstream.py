@@ -18,6 +18,12 @@ limits and overlap checks, consumer create/delete/names/list routing) and forwar
 requests by asking the Stream. It never answers `CONSUMER.MSG.NEXT` or `DIRECT.GET` (consumers
 and streams subscribe to those themselves). When JetStream is off server-wide nothing here runs,
 so clients get no-responders, as from the reference.
+
+Request decoding, config defaults and validation, update rules, error texts and response shapes
+come from protocol/jsapi.py and protocol/jserrors.py only (one source of truth, checked against
+the reference by tests/wire/test_js_api_reference.py); this module adds the checks that need
+state (which streams and consumers exist, account limits, overlaps), in the reference's order,
+and the stream/consumer action advisories on `$JS.EVENT.ADVISORY.`.
 """
 
 from __future__ import annotations
@@ -344,14 +350,6 @@ def _ephemeral_name() -> str:
     return server_id()[-8:]
 
 
-class _Reply(Exception):
-    """Raised inside a handler to answer with an error and extra fields after it."""
-
-    def __init__(self, err: E.ApiError, extra: dict | None = None):
-        self.err = err
-        self.extra = extra
-
-
 class JsApi(InternalClient, Actor):
     kind = "jsapi"
 
@@ -418,8 +416,6 @@ class JsApi(InternalClient, Actor):
             else:
                 req = None  # the handler decodes (stream and consumer create/update) or ignores
             body = fn(account, req if req is not None else data, *args, subject=subject)
-        except _Reply as r:
-            return self._answer(reply, kind, r.err, r.extra if r.extra is not None else extra)
         except E.ApiError as e:
             return self._answer(reply, kind, e, extra)
         except pykka.Timeout:
