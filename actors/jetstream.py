@@ -45,7 +45,8 @@ from ..protocol.ids import server_id
 from ..store.base import StreamStore
 from .internal import InternalClient
 from .runtime import Actor, registry
-from .stream import Stream, StreamHolder, file_store_dir, limits_of, rfc3339, subjects_overlap
+from .stream import (Stream, StreamHolder, action_advisory, file_store_dir, limits_of, rfc3339,
+                     subjects_overlap)
 from .supervisor import ONE_FOR_ONE, ChildSpec, StartChild, StopChild, Supervisor
 
 log = logging.getLogger("actor_nats")
@@ -556,7 +557,7 @@ class JsApi(InternalClient, Actor):
             raise E.JSNotEnabledForAccountError()
         acc_ref.ask(StartChild(stream_spec(self.ctx, holder)), timeout=ASK_TIMEOUT)
         info = self._ask_stream(account, name, ("info", {}))
-        self._advisory("STREAM.CREATED", name, "stream_action", action="create")
+        self._advisory("STREAM.CREATED", name, "create")
         return _create_body(info, did_create=True)
 
     def _check_limits(self, account, cfg, hs):
@@ -598,7 +599,7 @@ class JsApi(InternalClient, Actor):
         info = self._ask_stream(account, name, ("update", cfg))
         if isinstance(info, E.ApiError):
             raise info
-        self._advisory("STREAM.UPDATED", name, "stream_action", action="modify")
+        self._advisory("STREAM.UPDATED", name, "modify")
         return {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
                 "state": info["state"], "ts": rfc3339(time.time_ns())}
 
@@ -615,7 +616,7 @@ class JsApi(InternalClient, Actor):
             acc_ref.ask(StopChild(name), timeout=ASK_TIMEOUT)
         if holder.directory:
             shutil.rmtree(holder.directory, ignore_errors=True)
-        self._advisory("STREAM.DELETED", name, "stream_action", action="delete")
+        self._advisory("STREAM.DELETED", name, "delete")
         return {"success": True}
 
     def api_stream_info(self, account, req, name, subject=""):
@@ -719,7 +720,7 @@ class JsApi(InternalClient, Actor):
             raise path
         info = self._consumer_info(path)
         if not existed:
-            self._advisory("CONSUMER.CREATED", cc.stream, "consumer_action", "create", consumer=name)
+            self._advisory("CONSUMER.CREATED", cc.stream, "create", consumer=name)
         return info
 
     def _consumer_info(self, path, dynamic_metadata=True):
@@ -737,7 +738,7 @@ class JsApi(InternalClient, Actor):
         r = self._ask_stream(account, stream, ("consumer_delete", cname))
         if isinstance(r, E.ApiError):
             raise r
-        self._advisory("CONSUMER.DELETED", stream, "consumer_action", "delete", consumer=cname)
+        self._advisory("CONSUMER.DELETED", stream, "delete", consumer=cname)
         return {"success": True}
 
     def api_consumer_info(self, account, req, stream, cname, subject=""):
@@ -769,20 +770,10 @@ class JsApi(InternalClient, Actor):
 
     # -- advisories ----------------------------------------------------------------------------
 
-    def _advisory(self, what: str, stream: str, kind: str, action: str, consumer: str = "") -> None:
-        """`$JS.EVENT.ADVISORY.<what>.<stream>[.<consumer>]`: a stream_action or consumer_action
-        advisory in the requester's account, with the reference's keys."""
-        adv = {"type": f"io.nats.jetstream.advisory.v1.{kind}", "id": server_id()[:22],
-               "timestamp": rfc3339(time.time_ns()), "stream": stream}
-        subject = f"$JS.EVENT.ADVISORY.{what}.{stream}"
-        if consumer:
-            adv["consumer"] = consumer
-            subject += "." + consumer
-        adv["action"] = action
-        domain = self.ctx.options.jetstream.domain
-        if domain:
-            adv["domain"] = domain
-        self.ipublish(subject, jsapi.go_json(adv), account=self._cur_account)
+    def _advisory(self, what: str, stream: str, action: str, consumer: str = "") -> None:
+        """A stream_action or consumer_action advisory in the requester's account."""
+        subject, body = action_advisory(what, stream, action, consumer, self.ctx.options.jetstream.domain)
+        self.ipublish(subject, body, account=self._cur_account)
 
 
 def _ask_path(path: str, message):

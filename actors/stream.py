@@ -70,6 +70,7 @@ import gevent
 
 from ..protocol import jsapi
 from ..protocol import jserrors as E
+from ..protocol.ids import server_id
 from ..protocol.subjects import subject_matches
 from ..store.base import StoredMsg, StoreError, StreamLimits, StreamStore
 from .internal import InternalClient
@@ -115,6 +116,23 @@ def subject_match(filter: str, subject: str) -> bool:
 def subjects_overlap(a: str, b: str) -> bool:
     """True if some literal subject matches both a and b."""
     return jsapi._subjects_collide(a, b)
+
+
+def action_advisory(what: str, stream: str, action: str, consumer: str = "",
+                    domain: str = "") -> tuple[str, bytes]:
+    """(subject, body) of a stream_action or consumer_action advisory, as the reference's:
+    `$JS.EVENT.ADVISORY.<STREAM|CONSUMER>.<what>.<stream>[.<consumer>]`."""
+    kind = "consumer_action" if consumer else "stream_action"
+    adv = {"type": f"io.nats.jetstream.advisory.v1.{kind}", "id": server_id()[:22],
+           "timestamp": rfc3339(time.time_ns()), "stream": stream}
+    subject = f"$JS.EVENT.ADVISORY.{what}.{stream}"
+    if consumer:
+        adv["consumer"] = consumer
+        subject += "." + consumer
+    adv["action"] = action
+    if domain:
+        adv["domain"] = domain
+    return subject, go_json(adv)
 
 
 def limits_of(config: dict) -> StreamLimits:
@@ -691,6 +709,9 @@ class Stream(InternalClient, Supervisor):
         """An ephemeral consumer past its inactive_threshold asks to be deleted."""
         if name in self._cons:
             self._drop_consumer(name)
+            subject, body = action_advisory("CONSUMER.DELETED", self.name, "delete", name,
+                                            self.ctx.options.jetstream.domain)
+            self.ipublish(subject, body, account=self.account)
             if self.config.get("retention") == "interest":
                 self._recheck_interest()
         return None

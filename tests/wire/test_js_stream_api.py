@@ -300,3 +300,23 @@ def test_stream_and_consumer_advisories(start_server):
     got = _advisories(js_server(start_server, "actor"), script)
     assert sorted(got, key=str) == sorted(want, key=str)
     assert got == want
+
+
+def test_inactive_ephemeral_deleted_advisory(start_server):
+    """An ephemeral consumer past its inactive_threshold is deleted with an advisory."""
+    script = [
+        S("$JS.API.STREAM.CREATE.S", '{"name":"S","subjects":["s.>"]}'),
+        S("$JS.API.CONSUMER.CREATE.S.E", '{"stream_name":"S","config":{"name":"E","inactive_threshold":500000000}}'),
+    ]
+    results = {}
+    for impl in ("reference", "actor"):
+        r = Requester(js_server(start_server, impl))
+        r.w.send(b"SUB $JS.EVENT.ADVISORY.CONSUMER.DELETED.> 92\r\n")
+        for subj, _, body in script:
+            assert b"error" not in r.request(subj, body.encode())[1]
+        op = r.w.read_op(5.0)
+        adv = json.loads(op.payload)
+        adv.pop("id"), adv.pop("timestamp")
+        results[impl] = (op.subject.decode(), adv)
+        r.close()
+    assert results["actor"] == results["reference"]
