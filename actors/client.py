@@ -245,6 +245,8 @@ class Client(Actor):
             self._debug = self.opts.debug or self.opts.trace
             self.parser.max_payload = self.opts.max_payload
             self.parser.max_control_line = self.opts.max_control_line
+            if self.identity is not None and self.identity.jwt is not None:
+                self._apply_jwt_limits(self.identity)  # claims' payload limit stays in force
             self._recheck_auth()
         elif kind == "connz":
             return self.conn_info(message[1])
