@@ -518,3 +518,46 @@ def test_failed_logins_do_not_slow_others(impl, start_server, store, tmp_path):
 
     run(main)
     assert srv.proc.poll() is None
+
+
+def _user_creds(tmp_path, name, seed_signing, issuer_account="", **kw) -> str:
+    useed = njwt.create_seed(njwt.USER)
+    token = njwt.encode(njwt.user_claims(njwt.public_key(useed), name, issuer_account=issuer_account, **kw),
+                        seed_signing)
+    p = tmp_path / f"{name}.creds"
+    p.write_text(ncreds.format_user_creds(token, useed))
+    return str(p)
+
+
+def test_signing_key_bearer_and_expiry(impl, start_server, store, tmp_path):
+    """A user signed by the account's signing key (issuer_account names the account), a bearer
+    user whose creds carry another seed, and a user JWT that expires while connected."""
+    acc_seed, acc = store.account("A")
+    op_seed, _ = store.operator()
+    sk_seed = njwt.create_seed(njwt.ACCOUNT)
+    token = njwt.encode(njwt.account_claims(acc.subject, "A", limits=dict(acc.nats["limits"]),
+                                            signing_keys=[njwt.public_key(sk_seed)]), op_seed, time.time() + 1)
+    store.save_account("A", acc_seed, token)
+    srv = start(start_server, impl, store, tmp_path)
+    push(srv, store, "A")
+    signed = _user_creds(tmp_path, "sk", sk_seed, issuer_account=acc.subject)
+    unnamed = _user_creds(tmp_path, "sk-no-account", sk_seed)  # issuer_account missing
+    bearer_text = open(_user_creds(tmp_path, "bearer", acc_seed, bearer_token=True)).read()
+    bearer = tmp_path / "bearer-other-seed.creds"
+    bearer.write_text(ncreds.format_user_creds(ncreds.parse_jwt(bearer_text), njwt.create_seed(njwt.USER)))
+    expiring = _user_creds(tmp_path, "soon", acc_seed, expires=int(time.time()) + 3)
+
+    async def main():
+        nc = await connect(srv.url, signed)
+        await nc.close()
+        await refused(srv.url, unnamed)
+        nc = await connect(srv.url, str(bearer))
+        await nc.close()
+        nc = await connect(srv.url, expiring)
+        try:
+            await wait_for(lambda: nc.is_closed, "the expiry", timeout=8)
+            assert "user authentication expired" in str(nc.last_error).lower()
+        finally:
+            await nc.close()
+
+    run(main)
