@@ -561,3 +561,44 @@ def test_signing_key_bearer_and_expiry(impl, start_server, store, tmp_path):
             await nc.close()
 
     run(main)
+
+
+def test_exports_and_imports_from_claims(impl, start_server, store, tmp_path):
+    op_seed, _ = store.operator()
+    s_seed, c_seed = njwt.create_seed(njwt.ACCOUNT), njwt.create_seed(njwt.ACCOUNT)
+    s_pub, c_pub = njwt.public_key(s_seed), njwt.public_key(c_seed)
+    s_token = njwt.encode(njwt.account_claims(s_pub, "S", exports=[
+        {"name": "svc", "subject": "svc.>", "type": "service"},
+        {"name": "ev", "subject": "events.>", "type": "stream"}]), op_seed)
+    c_token = njwt.encode(njwt.account_claims(c_pub, "C", imports=[
+        {"name": "svc", "subject": "svc.>", "account": s_pub, "type": "service", "local_subject": "ask.>"},
+        {"name": "ev", "subject": "events.>", "account": s_pub, "type": "stream", "local_subject": "s.events.>"}]),
+        op_seed)
+    store.save_account("S", s_seed, s_token)
+    store.save_account("C", c_seed, c_token)
+    nsc.add_user(store, "S", "s")
+    nsc.add_user(store, "C", "c")
+    srv = start(start_server, impl, store, tmp_path)
+    push(srv, store, "S", "C")
+
+    async def main():
+        s = await connect(srv.url, creds(store, "S", "s"))
+        c = await connect(srv.url, creds(store, "C", "c"))
+        try:
+            async def respond(msg):
+                await s.publish(msg.reply, b"answer:" + msg.subject.encode())
+
+            await s.subscribe("svc.>", cb=respond)
+            events = await c.subscribe("s.events.>")
+            await s.flush()
+            await c.flush()
+            reply = await c.request("ask.x", b"q", timeout=TIMEOUT)
+            assert reply.data == b"answer:svc.x"
+            await s.publish("events.1", b"e")
+            msg = await events.next_msg(TIMEOUT)
+            assert (msg.subject, msg.data) == ("s.events.1", b"e")
+        finally:
+            await s.close()
+            await c.close()
+
+    run(main)
