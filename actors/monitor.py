@@ -361,6 +361,15 @@ class Endpoints:
             agg["avg_fanout"] = _num(round(fanout_total) / agg["num_cache"])
         return {"stats": agg, "subs": list(unique.values())}
 
+    def _subscription_count(self, account: str | None = None) -> int:
+        """How many subscriptions there are, without fetching them (/varz, STATSZ)."""
+        refs = [registry.ref(p) for p in self.ctx.shards.paths]
+        local = wild = 0
+        for answer in _gather([r for r in refs if r is not None], ("subcount", account)):
+            local += answer[0]
+            wild = max(wild, answer[1])
+        return local + wild
+
     def _cpu_percent(self) -> float:
         return _CPU.percent()
 
@@ -375,7 +384,6 @@ class Endpoints:
         now = time.time()
         open_conns, _, totals = self._clients_view(False)
         counters = _totals(open_conns, totals)
-        index = self._index()
         data = {
             "server_id": self.ctx.server_id,
             "server_name": self.ctx.server_name,
@@ -424,7 +432,7 @@ class Endpoints:
             "slow_consumers": st.slow_consumers,
             "stale_connections": st.stale_connections,
             "stalled_clients": 0,
-            "subscriptions": index["stats"]["num_subscriptions"],
+            "subscriptions": self._subscription_count(),
             "http_req_stats": dict(sorted(st.http_req_stats.items())),
             "config_load_time": go_time(st.config_load_time or self.ctx.start_time),
             "config_digest": _config_digest(o),
@@ -465,7 +473,7 @@ class Endpoints:
             "cpu": _num(self._cpu_percent()), "connections": len(open_conns),
             "total_connections": st.total_connections,
             "active_accounts": len({c.get("account", GLOBAL_ACCOUNT) for c in open_conns}),
-            "subscriptions": self._index()["stats"]["num_subscriptions"],
+            "subscriptions": self._subscription_count(),
             "sent": sent, "sent_to_clients": dict(sent),
             "received": received, "received_from_clients": dict(received),
             "slow_consumers": st.slow_consumers, "active_servers": 1, "gomaxprocs": 1,

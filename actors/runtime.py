@@ -99,6 +99,7 @@ class Entry:
     started: float = field(default_factory=time.time)
     restarts: int = 0
     info: dict = field(default_factory=dict)
+    ready: bool = False  # its `started()` has returned
 
 
 class Registry:
@@ -170,8 +171,9 @@ class Actor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         try:
-            registry.register(self.path, self.kind, self.actor_ref, self.parent, self.describe())
+            entry = registry.register(self.path, self.kind, self.actor_ref, self.parent, self.describe())
             self.started()
+            entry.ready = True
         except Exception:
             # pykka stops an actor whose on_start raises without calling on_failure: report it
             # to the supervisor like any other crash, then let pykka stop it

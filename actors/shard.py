@@ -15,7 +15,7 @@ Its state is derived from the clients' subscriptions: when it is restarted it as
 to register again (`Reregister`), so it is serving again within one round trip.
 
 Messages in: ("pub", pubinfo, batch, barrier) · ("subs", [(add, sub), ...]) ·
-("subsz",) (ask; for monitoring). Messages out: to clients ("msgs", parts, count, limited),
+("subsz", [account]) and ("subcount", account|None) (asks; for monitoring). Messages out: to clients ("msgs", parts, count, limited),
 ("noresp", subject, reply), ("barrier", shard_index, token), ("reregister", shard_index).
 """
 
@@ -79,14 +79,22 @@ class Shard(Actor):
                     if not add:
                         continue
                     space = spaces[sub.account] = _Space()
+                before = len(space.sublist)
                 if add:
                     space.sublist.insert(sub)
                 else:
                     space.sublist.remove(sub)
+                if sub.all_shards:  # kept in every shard: counted once, from these counters
+                    space.wild += len(space.sublist) - before
             return None
         if kind == "barrier":
             _tell(message[1], ("barrier", self.index, message[2]))
             return None
+        if kind == "subcount":  # (subscriptions kept only here, ones kept in every shard)
+            account = message[1]
+            spaces = [sp for acc, sp in self.spaces.items() if account is None or acc == account]
+            wild = sum(sp.wild for sp in spaces)
+            return sum(len(sp.sublist) for sp in spaces) - wild, wild
         if kind == "subsz":
             account = message[1] if len(message) > 1 else None
             spaces = [sp for acc, sp in self.spaces.items() if account is None or acc == account]
@@ -273,10 +281,11 @@ class Shard(Actor):
 class _Space:
     """One account's subscriptions in this shard, and its per-subject route cache."""
 
-    __slots__ = ("sublist", "routes", "generation")
+    __slots__ = ("sublist", "routes", "generation", "wild")
 
     def __init__(self):
         self.sublist = Sublist()
+        self.wild = 0  # subscriptions whose first token is a wildcard (they are in every shard)
         self.routes: dict = {}  # subject -> (psubs, qsubs, head)
         self.generation = -1
 

@@ -24,11 +24,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
+import gevent
 import pykka
 
 from .runtime import Actor, ChildExited, ChildFailed, registry
 
 log = logging.getLogger("actor_nats")
+
+START_TIMEOUT = 120.0  # seconds a supervisor waits for one static child to finish starting
 
 PERMANENT, TRANSIENT, TEMPORARY = "permanent", "transient", "temporary"
 ONE_FOR_ONE, ONE_FOR_ALL, REST_FOR_ONE = "one_for_one", "one_for_all", "rest_for_one"
@@ -93,7 +96,25 @@ class Supervisor(Actor):
             self._add(spec)
             if self.restarted:  # a restarted supervisor's children are restarted too
                 registry.note_restart(self.child_path(spec.id))
-            self._start(spec.id, restarted=self.restarted)
+            ref = self._start(spec.id, restarted=self.restarted)
+            self._await_started(spec.id, ref)
+
+    def _await_started(self, child_id: str, ref) -> None:
+        """Static children start in order, each once the one before has finished starting (as
+        OTP's start_link): a child may rely on its elder siblings, and the root's `started()`
+        returns only when the whole static tree is up (e.g. JetStream has recovered its streams
+        and subscribed to its API before the listener accepts). A child that dies starting is
+        reported to this supervisor as usual; waiting stops then."""
+        path = self.child_path(child_id)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            entry = registry.get(path)
+            if entry is not None and entry.ref is ref and entry.ready:
+                return
+            if not ref.is_alive():
+                return
+            gevent.sleep(0.001)
+        log.warning("%s: child %s still starting after %ss", self.path, child_id, START_TIMEOUT)
 
     def child_specs(self):
         """The static children, in start order (subclasses may compute them)."""

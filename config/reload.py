@@ -64,6 +64,9 @@ RULES: dict[str, Rule] = {
                       "'Authorization Violation' (a user no longer listed is closed without one), "
                       "the others take the new permissions and lose subscriptions now denied. "
                       "`no_auth_user` can only be dropped together with its user (as the reference)"),
+    "jetstream": Rule(False, "JetStream", "jetstream",
+                      note="JetStream settings need a restart (the reference reloads its memory and "
+                           "storage limits; actor-nats does not yet)"),
     "accounts": Rule(True, "Accounts", "accounts",
                      note="accounts, their users, exports and imports: imports are rebuilt and each "
                           "connection re-checks its credentials; a connection whose account changed "
@@ -125,7 +128,7 @@ class Change:
         return RULES[self.name]
 
     def refusal(self) -> str:
-        special = self.auth_refusal() or self.system_account_refusal() or self.operator_refusal()
+        special = self.auth_refusal() or self.system_account_refusal() or self.jetstream_refusal() or self.operator_refusal()
         if special is not None:
             return special
         return (f"config reload not supported for {self.rule.go_name}: "
@@ -150,6 +153,11 @@ class Change:
         if old.timeout != new.timeout:
             out.append(f"Reloaded: authorization timeout = {new.timeout:g}")
         return out
+
+    def jetstream_refusal(self) -> str | None:
+        if self.name == "jetstream" and getattr(self.old, "store_dir", None) != getattr(self.new, "store_dir", None):
+            return "config reload not supported for jetstream storage directory"
+        return None
 
     def system_account_refusal(self) -> str | None:
         if self.name != "accounts" or (self.old.system_account == self.new.system_account
