@@ -64,8 +64,8 @@ FC_BYTES = 1 << 20  # push flow control: a request after this many bytes ...
 FC_STALL_BYTES = 2 << 20  # ... and no more deliveries past this many without a response
 ASK_TIMEOUT = 10.0
 PLOG_MAX = 8192  # push deliveries remembered, to undo those that found no subscriber
-PROBE_MIN = 20_000_000  # ns between probes for a lost push subscriber, doubling ...
-PROBE_MAX = 500_000_000  # ... up to this
+POLL_MIN = 1_000_000  # push without interest: ns between looks at the interest generation, ...
+POLL_MAX = 250_000_000  # ... doubling up to this
 
 _ST_NO_MESSAGES = b"NATS/1.0 404 No Messages\r\n\r\n"
 _ST_FC = b"NATS/1.0 100 FlowControl Request\r\n\r\n"
@@ -128,7 +128,7 @@ class Consumer(InternalClient, Actor):
         self.last_delivered_sseq = 0
         self.last_active = 0
         self.ack_last_active = 0
-        self.push_active = bool(self.deliver_subject)
+        self.push_active = False  # push: someone subscribes to deliver_subject (push_bound)
         self.inactive_since = time.time_ns()
         # push flow control and heartbeats
         self.pbytes = 0
@@ -138,10 +138,12 @@ class Consumer(InternalClient, Actor):
         self.not_before = 0  # replay original / rate limit: ns before which nothing goes out
         self.held: tuple | None = None  # (msg, dc) waiting for not_before
         self._plog: deque = deque(maxlen=PLOG_MAX)  # push: (dseq, sseq, dc, from lss)
-        self._probe_at = 0  # push without interest: when to send the next probe
-        self._probe_backoff = PROBE_MIN
-        self._probe_token = None  # the barrier token that follows the probe in flight
-        self._probe_n = 0
+        # push interest: the shard that owns deliver_subject answers ("interest", ...) probes;
+        # one is sent only when the router's interest generation moved since the last answer
+        self._igen = None  # interest generation the last probe was sent at (None: unknown)
+        self._probe_token = None  # that of the probe in flight
+        self._poll_at = 0  # without interest: when to look at the generation again
+        self._poll_backoff = POLL_MIN
         self._np_cache = (0, 0)  # (sseq, num_pending) for a last_per_subject start
         # num_pending while not caught up: counted once from the stream (a baseline), then
         # kept by hand: -1 per new delivery, +1 per matching appended message past _np_last
@@ -221,8 +223,10 @@ class Consumer(InternalClient, Actor):
         if self.flow_control:
             self._sids.append(self.isubscribe(f"{FC_PREFIX}.{self.stream}.{self.name}.*", self._on_fc, account=acc))
         now = time.time_ns()
-        if self.deliver_subject and self.idle_heartbeat:
-            self.hb_next = now + self.idle_heartbeat
+        if self.deliver_subject:
+            self._interest_now()
+            if self.idle_heartbeat:
+                self.hb_next = now + self.idle_heartbeat
         if self.pending:
             self._arm(min(p[1] for p in self.pending.values()) + self.ack_wait)
         self._arm_later(now)
@@ -362,8 +366,10 @@ class Consumer(InternalClient, Actor):
         kind = message[0]
         if kind == "noresp":
             self._on_noresp(message[1], message[2])
-        elif kind == "barrier":
-            self._on_barrier(message[2])
+        elif kind == "has_interest":
+            self._on_interest(message[1], message[2])
+        elif kind == "kick":
+            pass
         elif self.internal_handle(message):
             if self._ackq:
                 self._process_acks()
@@ -496,14 +502,12 @@ class Consumer(InternalClient, Actor):
             if disp is not None:
                 ev = ev + (disp,)
             batches.setdefault(shards.shard_of(subj), []).append(ev)
-        probe = self._probe_token
-        dshard = shards.shard_of(self.deliver_subject.encode()) if probe is not None else -1
         for idx, batch in batches.items():
             ref = shards.refs[idx]
             if ref is None:
                 continue
             try:
-                ref.tell(("pub", info, batch, probe if idx == dshard else None))
+                ref.tell(("pub", info, batch, None))
             except pykka.ActorDeadError:
                 pass
 
@@ -535,10 +539,11 @@ class Consumer(InternalClient, Actor):
         if self.held is not None or self.not_before > now:
             self._arm(self.not_before)
         if self.inactive_threshold and not self.durable:
-            self._arm(self.inactive_since + self.inactive_threshold)
-        if self.deliver_subject and not self.push_active and self._probe_token is None \
-                and self._probe_at > now:
-            self._arm(self._probe_at)
+            # inactive: when the threshold is reached; active: look again after a threshold
+            self._arm(self.inactive_since + self.inactive_threshold if self._inactive()
+                      else now + self.inactive_threshold)
+        if self.deliver_subject and not self.push_active and self._probe_token is None:
+            self._arm(max(self._poll_at, now))
 
     def _on_tick(self) -> None:
         now = time.time_ns()
@@ -573,9 +578,20 @@ class Consumer(InternalClient, Actor):
                 self.waiting = keep
                 if not keep:
                     self.inactive_since = now
+        # push interest: without it, look for a subscriber when the poll is due; with it, make
+        # sure it is still there (a tick is a heartbeat or an inactivity check)
+        if self.deliver_subject and self._probe_token is None:
+            if not self.push_active:
+                if now >= self._poll_at:
+                    if not self._probe():
+                        self._poll_at = now + self._poll_backoff
+                        self._poll_backoff = min(self._poll_backoff * 2, POLL_MAX)
+            else:
+                self._probe()
         # push idle heartbeat
         if self.hb_next and self.hb_next <= now:
-            self._out.append((self.deliver_subject, None, self._heartbeat_hdr(stalled=True), b"", None))
+            if self.push_active:
+                self._out.append((self.deliver_subject, None, self._heartbeat_hdr(stalled=True), b"", None))
             self.hb_next = now + self.idle_heartbeat
         # ephemeral inactivity
         if self.inactive_threshold and not self.durable and self._inactive():
@@ -686,8 +702,9 @@ class Consumer(InternalClient, Actor):
             self.hb_next = 0
         if not self.deliver_subject:
             self.push_active = False
-        elif not self.push_active:
-            self.push_active = True
+        else:
+            self._igen = None
+            self._interest_now()
         self._arm_later(now)
 
     def _delete(self) -> None:
@@ -849,11 +866,71 @@ class Consumer(InternalClient, Actor):
             self.fc_out = None
             self.push_active = True
 
+    def _interest_now(self) -> None:
+        """Ask the shard that owns deliver_subject whether anyone subscribes to it (at start,
+        after a config update and for INFO's push_bound: exact at that moment)."""
+        shards = self.ctx.shards
+        subj = self.deliver_subject.encode()
+        ref = shards.refs[shards.shard_of(subj)]
+        gen = shards.interest_generation
+        has = False
+        if ref is not None:
+            try:
+                has = bool(ref.ask(("interest", self.account, subj, None, None), timeout=ASK_TIMEOUT))
+            except (pykka.ActorDeadError, pykka.Timeout):
+                gen = None
+        self._probe_token = None
+        self._set_interest(has, gen)
+
+    def _probe(self) -> bool:
+        """Tell the owning shard to say whether deliver_subject has interest, if subscriptions
+        changed since the last answer; False if nothing changed (no probe sent)."""
+        shards = self.ctx.shards
+        gen = shards.interest_generation
+        if gen == self._igen:
+            return False
+        subj = self.deliver_subject.encode()
+        ref = shards.refs[shards.shard_of(subj)]
+        if ref is None:
+            return False
+        self._probe_token = gen
+        try:
+            ref.tell(("interest", self.account, subj, self.actor_ref, gen))
+        except pykka.ActorDeadError:
+            self._probe_token = None
+            return False
+        return True
+
+    def _on_interest(self, token, has: bool) -> None:
+        if token is None or token != self._probe_token:
+            return  # an answer overtaken by a later probe or ask
+        self._probe_token = None
+        self._set_interest(has, token)
+        self._arm_later(time.time_ns())
+
+    def _set_interest(self, has: bool, gen) -> None:
+        """Deliver while someone subscribes to deliver_subject, as the reference: without
+        interest nothing is pushed (push_bound false) and the generation is polled (with
+        backoff) for a subscriber to come."""
+        self._igen = gen
+        now = time.time_ns()
+        if has:
+            if not self.push_active:
+                self.push_active = True
+                self._poll_backoff = POLL_MIN
+        else:
+            if self.push_active:
+                self.push_active = False
+                self.inactive_since = now
+                self._poll_backoff = POLL_MIN
+            self._poll_at = now + self._poll_backoff
+            self._poll_backoff = min(self._poll_backoff * 2, POLL_MAX)
+            self._arm(self._poll_at)
+
     def _on_noresp(self, subject, reply) -> None:
-        """A push delivery found no subscriber: the consumer is not bound (the reference does
-        not push without interest; nats-py creates a push consumer before it subscribes).
-        Every delivery from that one on is undone, as if never made, and pushing stops until
-        a probe (the next message, sent with a shard barrier behind it) gets through."""
+        """A push delivery found no subscriber (the last one left while deliveries were in
+        flight): every delivery from that one on is undone, as if never made, and pushing
+        stops until a probe finds interest again."""
         if isinstance(subject, bytes):
             subject = subject.decode()
         if isinstance(reply, bytes):
@@ -868,15 +945,9 @@ class Consumer(InternalClient, Actor):
         except ValueError:
             return
         self._probe_token = None
-        if self.push_active:
-            self.push_active = False
-            self.inactive_since = time.time_ns()
+        self._set_interest(False, None)  # None: probe at the next poll whatever the generation
         if dseq < self.dseq:
             self._rollback(dseq)
-        now = time.time_ns()
-        self._probe_at = now + self._probe_backoff
-        self._probe_backoff = min(self._probe_backoff * 2, PROBE_MAX)
-        self._arm(self._probe_at)
 
     def _rollback(self, dseq: int) -> None:
         """Undo the push deliveries with consumer sequence >= dseq (newest first)."""
@@ -910,13 +981,6 @@ class Consumer(InternalClient, Actor):
             self.adflr = min(self.adflr, self.dseq - 1)
             self.asflr = min(self.asflr, self.sseq - 1)
         self._dirty = True
-
-    def _on_barrier(self, token) -> None:
-        if token is not None and token == self._probe_token:
-            # the probe was delivered: someone is subscribed again
-            self._probe_token = None
-            self.push_active = True
-            self._probe_backoff = PROBE_MIN
 
     # -- pull requests -----------------------------------------------------------------------
 
@@ -962,7 +1026,7 @@ class Consumer(InternalClient, Actor):
     def _can_deliver(self) -> bool:
         if self.deliver_subject:
             if not self.push_active:
-                return self._probe_token is None and time.time_ns() >= self._probe_at
+                return False
             if self.flow_control and self.fc_out is not None and self.pbytes >= FC_STALL_BYTES:
                 return False
             return True
@@ -992,10 +1056,6 @@ class Consumer(InternalClient, Actor):
                 self.held = item
                 break
             sent += 1
-            if self.deliver_subject and not self.push_active:
-                self._probe_n += 1
-                self._probe_token = f"probe-{self._probe_n}"
-                break  # one probe until it is known to have arrived
             if sent >= 1024:
                 # let other actors run; continue with a fresh mailbox message
                 self.actor_ref.tell(("tick",))
@@ -1203,6 +1263,11 @@ class Consumer(InternalClient, Actor):
     # -- info --------------------------------------------------------------------------------
 
     def _info(self) -> dict:
+        if self.deliver_subject and self._igen != self.ctx.shards.interest_generation:
+            was = self.push_active
+            self._interest_now()
+            if self.push_active and not was:
+                self.actor_ref.tell(("kick",))  # deliver after this answer
         now = time.time_ns()
         delivered = {"consumer_seq": self.dseq - 1, "stream_seq": max(self.sseq - 1, 0)
                      if not self.lss else self.last_delivered_sseq}

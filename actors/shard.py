@@ -15,8 +15,10 @@ Its state is derived from the clients' subscriptions: when it is restarted it as
 to register again (`Reregister`), so it is serving again within one round trip.
 
 Messages in: ("pub", pubinfo, batch, barrier) · ("subs", [(add, sub), ...]) ·
-("subsz", [account]) and ("subcount", account|None) (asks; for monitoring). Messages out: to clients ("msgs", parts, count, limited),
-("noresp", subject, reply), ("barrier", shard_index, token), ("reregister", shard_index).
+("subsz", [account]) and ("subcount", account|None) (asks; for monitoring) ·
+("interest", account, subject, reply_ref|None, token). Messages out: to clients ("msgs", parts,
+count, limited), ("noresp", subject, reply), ("barrier", shard_index, token), ("reregister",
+shard_index), ("has_interest", token, bool).
 """
 
 from __future__ import annotations
@@ -89,6 +91,20 @@ class Shard(Actor):
             return None
         if kind == "barrier":
             _tell(message[1], ("barrier", self.index, message[2]))
+            return None
+        if kind == "interest":
+            # ("interest", account, subject, reply_ref, token): does anyone subscribe to the
+            # subject in the account here? Told back as ("has_interest", token, bool), or the
+            # answer of an ask when reply_ref is None (JetStream push consumers watch their
+            # deliver subject with it). This shard owns the subject.
+            space = self.spaces.get(message[1])
+            has = False
+            if space is not None:
+                psubs, qsubs = space.sublist.match(message[2])
+                has = bool(psubs or qsubs)
+            if message[3] is None:
+                return has
+            _tell(message[3], ("has_interest", message[4], has))
             return None
         if kind == "subcount":  # (subscriptions kept only here, ones kept in every shard)
             account = message[1]

@@ -264,6 +264,43 @@ def test_push_idle_heartbeat(js_server):
     run(main)
 
 
+def test_push_waits_for_interest(js_server):
+    """A push consumer delivers only while someone subscribes to its deliver subject: nothing
+    before the first subscriber (push_bound false), everything once one comes, nothing after
+    the last one leaves, and the rest when one comes back."""
+    async def main():
+        async with Clients(js_server.url) as clients:
+            nc = await clients.connect()
+            js = nc.jetstream()
+            s = await _stream(js)
+            await _publish(js, f"{s}.a", 3)
+            dlv = unique("pi.")
+            await js.add_consumer(s, durable_name="P", deliver_subject=dlv, ack_policy="explicit")
+            await asyncio.sleep(0.2)
+            info = await js.consumer_info(s, "P")
+            assert (info.num_pending, info.delivered.consumer_seq, info.push_bound) == (3, 0, None)
+            sub = await nc.subscribe(dlv)
+            got = [await sub.next_msg(timeout=TIMEOUT) for _ in range(3)]
+            assert [m.data for m in got] == [b"m0", b"m1", b"m2"]
+            for m in got:
+                await m.ack()
+            info = await eventually_async(lambda: js.consumer_info(s, "P"), lambda i: i.num_ack_pending == 0)
+            assert info.push_bound is True
+            await sub.unsubscribe()
+            await flush(nc)
+            info = await eventually_async(lambda: js.consumer_info(s, "P"), lambda i: not i.push_bound)
+            await _publish(js, f"{s}.a", 2, start=3)
+            await asyncio.sleep(0.2)
+            info = await js.consumer_info(s, "P")
+            assert (info.num_pending, info.delivered.consumer_seq, info.push_bound) == (2, 3, None)
+            sub = await nc.subscribe(dlv)
+            got = [await sub.next_msg(timeout=TIMEOUT) for _ in range(2)]
+            assert [m.data for m in got] == [b"m3", b"m4"]
+            assert [m.metadata.sequence.consumer for m in got] == [4, 5]
+
+    run(main)
+
+
 def test_push_flow_control(js_server):
     async def main():
         async with Clients(js_server.url) as clients:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.wire.test_js_stream_api import Requester, S, js_server, masked
 
 
@@ -142,9 +140,6 @@ def test_consumer_create_error_order(start_server):
     ])
 
 
-@pytest.mark.xfail(strict=True, reason="actors/consumer.py delivers to a push consumer's deliver "
-                   "subject before anyone subscribes to it (push_bound true, messages counted "
-                   "delivered); the reference waits for interest")
 def test_push_consumer_without_interest(start_server):
     compare(start_server, [
         S("$JS.API.STREAM.CREATE.S", '{"name":"S","subjects":["s.>"]}'),
