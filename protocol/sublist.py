@@ -287,6 +287,58 @@ class Sublist:
         toks = subject.split(b".")
         if b"" in toks:
             return EMPTY_RESULT
+        # Fast path: no `*` node on the way, so the walk is one straight line down the literal
+        # children, collecting the `>` nodes passed and the node reached.
+        node = self._root
+        hits: list = []
+        for tok in toks:
+            if node.pwc is not None:
+                return self._match_walk(subject, toks)
+            if node.fwc is not None:
+                hits.append(node.fwc)
+            node = node.children.get(tok)
+            if node is None:
+                break
+        else:
+            hits.append(node)
+        if len(hits) == 1 and not hits[0].qsubs:
+            r = SublistResult(tuple(hits[0].psubs), ()) if hits[0].psubs else EMPTY_RESULT
+        else:
+            psubs: list = []
+            groups: dict[bytes, list] = {}
+            for h in hits:
+                if h.psubs:
+                    psubs.extend(h.psubs)
+                if h.qsubs:
+                    for q, members in h.qsubs.items():
+                        g = groups.get(q)
+                        if g is None:
+                            groups[q] = list(members)
+                        else:
+                            g.extend(members)
+            if psubs or groups:
+                r = SublistResult(tuple(psubs), tuple(tuple(g) for g in groups.values()))
+            else:
+                r = EMPTY_RESULT
+        if node is None and r is not EMPTY_RESULT:
+            # Matched only by `>` subscriptions, with a tail no subscription names: such
+            # subjects rarely repeat (a `$JS.ACK.<stream>.<consumer>.<...>` reply is unique per
+            # delivery), and walking again is as cheap as this walk was. Not cached, so they
+            # do not evict the subjects that do repeat.
+            return r
+        self._cache_put(subject, r)
+        return r
+
+    def _cache_put(self, subject: bytes, r: SublistResult) -> None:
+        if self._cache_max > 0:
+            cache = self._cache
+            if len(cache) >= self._cache_max:
+                for key in list(islice(cache, self._cache_sweep)):
+                    del cache[key]
+            cache[subject] = r
+
+    def _match_walk(self, subject: bytes, toks: list) -> SublistResult:
+        """The general walk: every `*` branch as well as the literal one."""
         n = len(toks)
         psubs: list = []
         groups: dict[bytes, list] = {}
@@ -333,12 +385,7 @@ class Sublist:
             r = SublistResult(tuple(psubs), tuple(tuple(g) for g in groups.values()))
         else:
             r = EMPTY_RESULT
-        cache = self._cache
-        if self._cache_max > 0:
-            if len(cache) >= self._cache_max:
-                for key in list(islice(cache, self._cache_sweep)):
-                    del cache[key]
-            cache[subject] = r
+        self._cache_put(subject, r)
         return r
 
     # ------------------------------------------------------------------ monitoring

@@ -337,6 +337,9 @@ class IndexedStore(StreamStore):
         m = subject_matcher(filter)
         msgs = self._msgs
         if m is None:
+            e = msgs.get(start)
+            if e is not None:  # the common case: no gap at start
+                return self._read(start, e)
             for s in self._walk(start):
                 return self._read(s, msgs[s])
             return None
@@ -507,33 +510,86 @@ class IndexedStore(StreamStore):
         return st
 
     def filtered_state(self, filter: str, start_seq: int = 0) -> SimpleState:
-        if not self._msgs:
+        """Count, first and last of the live messages matching filter from start_seq on:
+        arithmetic when every subject matches and there are no interior deletes, else
+        O(matching subjects) over the per-subject lists, or a walk of the sequences from
+        start_seq when that range is the shorter."""
+        msgs = self._msgs
+        if not msgs:
+            return SimpleState()
+        first, last = self._first, self._last
+        if start_seq > last:
             return SimpleState()
         m = subject_matcher(filter)
-        if m is None and start_seq <= self._first:
-            return SimpleState(len(self._msgs), self._first, self._last_live())
-        if m is not None and (is_literal(filter) or len(self._matching_subjects(filter)) <= _FEW_SUBJECTS
-                              or len(self._subj) <= _FEW_SUBJECTS):
-            out = SimpleState()
-            for subj in self._matching_subjects(filter):
-                si = self._subj.get(subj)
-                if si is None or si.last() < start_seq:
-                    continue
-                if start_seq <= si.first():
-                    cnt, f = si.count, si.first()
-                else:
-                    live = self._live_seqs(si, start_seq)
-                    cnt, f = len(live), live[0]
-                out.msgs += cnt
-                if out.first == 0 or f < out.first:
-                    out.first = f
-                if si.last() > out.last:
-                    out.last = si.last()
-            return out
-        seqs = self._matching_seqs(filter, start_seq)
-        if not seqs:
-            return SimpleState()
-        return SimpleState(len(seqs), seqs[0], seqs[-1])
+        if m is None:
+            if start_seq <= first:
+                return SimpleState(len(msgs), first, self._last_live())
+            if len(msgs) == last - first + 1:  # no interior deletes
+                return SimpleState(last - start_seq + 1, start_seq, last)
+            if last - start_seq < len(self._subj):
+                return self._walk_state(start_seq, None)
+            return self._subjects_state(self._subj.values(), start_seq)
+        if is_literal(filter):
+            si = self._subj.get(filter)
+            return self._subjects_state((si,) if si is not None else (), start_seq)
+        subs = self._matching_subjects(filter)
+        if last - max(start_seq, first) < len(subs):
+            return self._walk_state(start_seq, m)
+        table = self._subj
+        return self._subjects_state([table[x] for x in subs], start_seq)
+
+    def _walk_state(self, start: int, m) -> SimpleState:
+        """filtered_state by a walk over the sequences from start (a short range)."""
+        msgs = self._msgs
+        out = SimpleState()
+        n = f = la = 0
+        for s in range(max(start, self._first), self._last + 1):
+            e = msgs.get(s)
+            if e is not None and (m is None or m(e.subject)):
+                n += 1
+                if not f:
+                    f = s
+                la = s
+        out.msgs, out.first, out.last = n, f, la
+        return out
+
+    def _subjects_state(self, subjects, start: int) -> SimpleState:
+        """filtered_state summed over per-subject indexes (`_Subj`s)."""
+        out = SimpleState()
+        n = f = la = 0
+        for si in subjects:
+            seqs = si.seqs
+            sl = seqs[-1]  # always live (see _remove)
+            if sl < start:
+                continue
+            head = si.head
+            if start <= seqs[head]:
+                cnt, sf = si.count, seqs[head]
+            else:
+                cnt, sf = self._subj_from(si, start)
+            n += cnt
+            if not f or sf < f:
+                f = sf
+            if sl > la:
+                la = sl
+        out.msgs, out.first, out.last = n, f, la
+        return out
+
+    def _subj_from(self, si: _Subj, start: int) -> tuple[int, int]:
+        """(count, first) of one subject's live sequences >= start, when start falls inside
+        its range (seqs[head] < start <= seqs[-1])."""
+        seqs, head = si.seqs, si.head
+        i = bisect_left(seqs, start, head)
+        if len(seqs) - head == si.count:  # no dead entries kept
+            return len(seqs) - i, seqs[i]
+        msgs = self._msgs
+        j = i
+        while seqs[j] not in msgs:  # ends: the last entry is live
+            j += 1
+        if i - head < len(seqs) - i:
+            before = sum(1 for x in seqs[head:i] if x in msgs)
+            return si.count - before, seqs[j]
+        return sum(1 for x in seqs[j:] if x in msgs), seqs[j]
 
     def _last_live(self) -> int:
         s = self._last
