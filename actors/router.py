@@ -95,6 +95,7 @@ class Router(Supervisor):
     strategy = ONE_FOR_ONE
     intensity = 20
     period = 5.0
+    start_in_order = False  # shards are peers: all at once, so a router restart is short
 
     def __init__(self, path, parent, child_id, ctx, restarted=False):
         self.ctx = ctx

@@ -35,6 +35,7 @@ def patch() -> None:
 
 
 import gevent  # noqa: E402  (imported after the patch helper is defined; patch() runs first)
+import gevent.event  # noqa: E402
 import gevent.queue  # noqa: E402
 import pykka  # noqa: E402
 
@@ -108,6 +109,12 @@ class Registry:
     def __init__(self):
         self._entries: dict[str, Entry] = {}
         self._restarts: dict[str, int] = {}
+        self.ready_signal = gevent.event.Event()  # pulsed when an actor finishes starting
+
+    def mark_ready(self, entry: Entry) -> None:
+        entry.ready = True
+        self.ready_signal.set()
+        self.ready_signal.clear()
 
     def register(self, path: str, kind: str, ref, parent: str | None, info=None) -> Entry:
         entry = Entry(path, kind, ref, parent, restarts=self._restarts.get(path, 0), info=info or {})
@@ -173,7 +180,7 @@ class Actor(pykka.ThreadingActor):
         try:
             entry = registry.register(self.path, self.kind, self.actor_ref, self.parent, self.describe())
             self.started()
-            entry.ready = True
+            registry.mark_ready(entry)
         except Exception:
             # pykka stops an actor whose on_start raises without calling on_failure: report it
             # to the supervisor like any other crash, then let pykka stop it

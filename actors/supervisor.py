@@ -79,6 +79,7 @@ class Supervisor(Actor):
     strategy = ONE_FOR_ONE
     intensity = 10
     period = 5.0
+    start_in_order = True  # False: static children start all at once (independent peers)
 
     def __init__(self, path, parent=None, child_id=None, specs=(), restarted=False):
         super().__init__(path, parent, child_id)
@@ -97,7 +98,8 @@ class Supervisor(Actor):
             if self.restarted:  # a restarted supervisor's children are restarted too
                 registry.note_restart(self.child_path(spec.id))
             ref = self._start(spec.id, restarted=self.restarted)
-            self._await_started(spec.id, ref)
+            if self.start_in_order:
+                self._await_started(spec.id, ref)
 
     def _await_started(self, child_id: str, ref) -> None:
         """Static children start in order, each once the one before has finished starting (as
@@ -113,7 +115,7 @@ class Supervisor(Actor):
                 return
             if not ref.is_alive():
                 return
-            gevent.sleep(0.001)
+            registry.ready_signal.wait(0.05)  # set whenever any actor finishes starting
         log.warning("%s: child %s still starting after %ss", self.path, child_id, START_TIMEOUT)
 
     def child_specs(self):

@@ -93,7 +93,7 @@ def _budget(relpath: str, cls: str, default: tuple[int, float]) -> tuple[int, fl
 ROOT_BUDGET = _budget("actors/server.py", "Server", (5, 10.0))
 ROUTER_BUDGET = _budget("actors/router.py", "Router", (20, 5.0))
 
-ROOT_KINDS = ("router", "config", "listener", "monitor", "clients")  # children of /server
+ROOT_KINDS = ("router", "config", "listener", "monitor", "clients", "accounts", "system")  # of /server
 TIMEOUT = 15.0  # per wait; only stops a broken run from hanging
 MARKER_INTERVAL = 0.002
 POLL = 0.005
@@ -412,8 +412,9 @@ class Report:
         for p in shards:
             self.kinds.append(Kind(p.rsplit("/", 1)[1], "shard", self.router_pacer))
         self.shard_paths = shards
-        for name in ("router", "client", "config", "listener", "monitor", "clients"):
-            if name == "monitor" and "/server/monitor" not in tree:
+        for name in ("router", "client", "config", "listener", "monitor", "clients", "accounts",
+                     "system"):
+            if name != "client" and f"/server/{name}" not in tree:
                 continue
             self.kinds.append(Kind(name, name, self.root_pacer if name in ROOT_KINDS else None))
 
