@@ -377,6 +377,8 @@ class JsApi(InternalClient, Actor):
     def handle(self, message):
         if self.internal_handle(message):
             return None
+        if message[0] == "api_stats":  # for /jsz and /varz (the Monitor asks)
+            return {"total": self.api_total, "errors": self.api_errors}
         return super().handle(message)
 
     # -- dispatch ----------------------------------------------------------------------------
