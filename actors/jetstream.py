@@ -359,6 +359,7 @@ class JsApi(InternalClient, Actor):
         self.internal_init(ctx)
         self.api_total = 0
         self.api_errors = 0
+        self.api_by_account: dict[str, dict] = {}  # account -> {"total", "errors"} (/jsz)
 
     def started(self) -> None:
         domain = self.ctx.options.jetstream.domain
@@ -378,7 +379,8 @@ class JsApi(InternalClient, Actor):
         if self.internal_handle(message):
             return None
         if message[0] == "api_stats":  # for /jsz and /varz (the Monitor asks)
-            return {"total": self.api_total, "errors": self.api_errors}
+            return {"total": self.api_total, "errors": self.api_errors,
+                    "accounts": {a: dict(v) for a, v in self.api_by_account.items()}}
         return super().handle(message)
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -403,6 +405,7 @@ class JsApi(InternalClient, Actor):
             self._serve(account, kind, fn, args, reply, subject, data)
         finally:
             self.api_total += 1  # counted after: INFO shows the requests before it
+            self._account_stats(account)["total"] += 1
 
     def _serve(self, account, kind, fn, args, reply, subject, data):
         extra = _ERROR_EXTRA.get(kind)
@@ -427,8 +430,15 @@ class JsApi(InternalClient, Actor):
             return None  # answered elsewhere
         self.ipublish(reply, _resp(kind, body), account=account)
 
+    def _account_stats(self, account) -> dict:
+        st = self.api_by_account.get(account)
+        if st is None:
+            st = self.api_by_account[account] = {"total": 0, "errors": 0}
+        return st
+
     def _answer(self, reply, kind, err, extra=None):
         self.api_errors += 1
+        self._account_stats(self._cur_account)["errors"] += 1
         self.ipublish(reply, _resp(kind, err=err, after_error=extra), account=self._cur_account)
 
     _cur_account = GLOBAL_ACCOUNT
