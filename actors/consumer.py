@@ -40,7 +40,7 @@ import gevent.event
 import pykka
 
 from ..protocol.ids import server_id as _random_id
-from ..protocol.jsapi import (PullRequestError, ack_reply_subject, check_pull_request, format_time as rfc3339, parse_ack, parse_ack_reply, parse_pull_request,
+from ..protocol.jsapi import (PullRequestError, check_pull_request, format_time as rfc3339, parse_ack, parse_ack_reply, parse_pull_request,
                               parse_time_ns as parse_rfc3339)
 from ..protocol.parser import HPUB, PUB
 from ..protocol.subjects import subject_matches
@@ -110,6 +110,7 @@ class Consumer(InternalClient, Actor):
         self.restarted = restarted
         self.created = created or time.time_ns()
         self.name = config.get("name") or config.get("durable_name") or child_id
+        self._ackp = f"{ACK_PREFIX}.{stream}.{self.name}."  # of every reply subject it sends
         self._apply_config(config)
         # delivery state
         self.sseq = 1  # next stream sequence to consider
@@ -490,18 +491,30 @@ class Consumer(InternalClient, Actor):
         shards = self.ctx.shards
         info = (self.icid, self.actor_ref, True, True, -1, self.account)
         batches: dict[int, list] = {}
+        known: dict[str, tuple] = {}  # subject -> (bytes, its shard's batch), for this call
+        enc: dict[str, bytes] = {}  # displayed subject -> bytes
         for subject, reply, hdr, data, display in msgs:
-            subj = subject.encode()
+            k = known.get(subject)
+            if k is None:
+                subj = subject.encode()
+                idx = shards.shard_of(subj)
+                batch = batches.get(idx)
+                if batch is None:
+                    batch = batches[idx] = []
+                k = known[subject] = (subj, batch)
+            subj, batch = k
             rep = reply.encode() if reply else None
-            disp = display.encode() if display and display != subject else None
             if hdr:
                 payload = hdr + data
                 ev = (HPUB, subj, rep, len(hdr), str(len(payload)).encode(), payload)
             else:
                 ev = (PUB, subj, rep, str(len(data)).encode(), data)
-            if disp is not None:
+            if display and display != subject:
+                disp = enc.get(display)
+                if disp is None:
+                    disp = enc[display] = display.encode()
                 ev = ev + (disp,)
-            batches.setdefault(shards.shard_of(subj), []).append(ev)
+            batch.append(ev)
         for idx, batch in batches.items():
             ref = shards.refs[idx]
             if ref is None:
@@ -737,11 +750,30 @@ class Consumer(InternalClient, Actor):
         q, self._ackq = self._ackq, []
         now = time.time_ns()
         replies = self._replies
+        prefix = self._ackp
+        plen = len(prefix)
+        explicit = self.ack_policy == "explicit"
         for subject, reply, data in q:
-            ar = parse_ack_reply(subject)
-            if ar is None or ar.stream_seq <= 0:
+            # the reply subjects this consumer made: <prefix><dc>.<sseq>.<dseq>.<ts>.<pending>
+            t = subject[plen:].split(".") if subject.startswith(prefix) else ()
+            if len(t) == 5 and (t[0] + t[1] + t[2]).isdigit() and t[0] and t[1] and t[2] \
+                    and subject.isascii():
+                dc, sseq, dseq = int(t[0]), int(t[1]), int(t[2])
+            else:
+                ar = parse_ack_reply(subject)
+                if ar is None:
+                    continue
+                dc, sseq, dseq = ar.delivered, ar.stream_seq, ar.consumer_seq
+            if sseq <= 0:
                 continue
-            dc, sseq, dseq = ar.delivered, ar.stream_seq, ar.consumer_seq
+            if not data or data == b"+ACK":
+                if explicit:
+                    self._ack_one(sseq, now)
+                else:
+                    self._ack(sseq, dseq, now)
+                if reply:
+                    replies.append(reply)
+                continue
             ack = parse_ack(data)
             kind = ack.kind
             if kind == "ack":
@@ -794,10 +826,16 @@ class Consumer(InternalClient, Actor):
                 self.adflr, self.asflr = self.dseq - 1, max(self.asflr, self.sseq - 1)
             self._dirty = True
             return
+        self._ack_one(sseq, now)
+
+    def _ack_one(self, sseq: int, now: int) -> None:
+        """An explicit ack of one message."""
+        self.ack_last_active = now
         p = self.pending.pop(sseq, None)
         if p is None:
             return
-        self.rdc.pop(sseq, None)
+        if self.rdc:
+            self.rdc.pop(sseq, None)
         if sseq in self.rdq_set:
             self.rdq_set.discard(sseq)
             self.rdq.remove(sseq)
@@ -1196,7 +1234,7 @@ class Consumer(InternalClient, Actor):
         npend = self._np_after()
         dseq = self.dseq
         self.dseq += 1
-        reply = ack_reply_subject(self.stream, self.name, dc, msg.seq, dseq, msg.ts, npend)
+        reply = f"{self._ackp}{dc}.{msg.seq}.{dseq}.{msg.ts}.{npend}"  # ack_reply_subject's form
         if self.ack_policy == "none":
             self.adflr, self.asflr = dseq, max(self.asflr, msg.seq)
             if new:
