@@ -412,7 +412,7 @@ class Endpoints:
             "max_payload": o.max_payload,
             "max_pending": o.max_pending,
             "cluster": {}, "gateway": {}, "leaf": {}, "mqtt": {}, "websocket": {},
-            "jetstream": {},
+            "jetstream": self._varz_jetstream(),
             "tls_timeout": 2,
             "write_deadline": int(round(o.write_deadline * 1e9)),
             "start": go_time(self.ctx.start_time),
@@ -611,19 +611,128 @@ class Endpoints:
                           "leafnodes": 0, "leafs": []}
 
     def ep_jsz(self, query):
-        for name in ("accounts", "streams", "consumers", "direct-consumers", "config"):
-            _param_bool(query, name)
-        _param_int(query, "offset")
-        _param_int(query, "limit")
+        opts = {name: _param_bool(query, name)
+                for name in ("accounts", "streams", "consumers", "direct-consumers", "config")}
+        offset = _param_int(query, "offset")
+        limit = _param_int(query, "limit")
         for name in ("leader-only", "raft", "stream-leader-only"):
             _param_bool(query, name)
-        return "200 OK", {
-            "memory": 0, "storage": 0, "reserved_memory": 0, "reserved_storage": 0,
-            "accounts": 0, "ha_assets": 0, "api": {"level": 0, "total": 0, "errors": 0},
-            "server_id": self.ctx.server_id, "now": go_time(time.time()), "disabled": True,
-            "config": {"max_memory": 0, "max_storage": 0}, "streams": 0, "consumers": 0,
-            "messages": 0, "bytes": 0, "total": 0,
-        }
+        return "200 OK", self.jsz(opts, query.get("acc", ""), offset, limit)
+
+    def _js_config(self) -> dict:
+        from .jetstream import server_limits, store_root
+
+        js = self.ctx.options.jetstream
+        mem, disk = server_limits(self.ctx)
+        out = {"max_memory": mem, "max_storage": disk,
+               "store_dir": os.path.join(store_root(self.ctx), "jetstream"),
+               "sync_interval": int(round(js.sync_interval * 1e9))}
+        if js.sync_always:
+            out["sync_always"] = True
+        if js.domain:
+            out["domain"] = js.domain
+        if js.cipher:
+            out["cipher"] = "ChaCha20-Poly1305" if js.cipher == "chachapoly" else "AES-GCM"
+        out["strict"] = js.strict
+        return out
+
+    def _js_streams(self, account: str, consumers: bool) -> list[dict]:
+        """Each stream of an account as the Stream actor reports it (STREAM.INFO), and with
+        `consumers` each consumer's info; a stream restarting just now is left out."""
+        holders = (getattr(self.ctx, "js_holders", {}) or {}).get(account, {})
+        out = []
+        for name in sorted(holders):
+            path = f"/server/jetstream/{account}/{name}"
+            info = _ask(path, ("info", {}))
+            if not isinstance(info, dict) or "state" not in info:
+                continue
+            if consumers:
+                details = []
+                for cname, cpath in _ask(path, ("consumer_names",)) or []:
+                    cinfo = _ask(cpath, ("info",))
+                    if isinstance(cinfo, dict):
+                        details.append(cinfo)
+                info["consumer_detail"] = details
+            out.append(info)
+        return out
+
+    def jsz(self, opts: dict | None = None, acc: str = "", offset: int = 0, limit: int = 0) -> dict:
+        """/jsz: JetStream usage, from the Stream and Consumer actors (the reference's JSInfo)."""
+        opts = opts or {}
+        if not self.ctx.options.jetstream.enabled:
+            return {
+                "memory": 0, "storage": 0, "reserved_memory": 0, "reserved_storage": 0,
+                "accounts": 0, "ha_assets": 0, "api": {"level": 0, "total": 0, "errors": 0},
+                "server_id": self.ctx.server_id, "now": go_time(time.time()), "disabled": True,
+                "config": {"max_memory": 0, "max_storage": 0}, "streams": 0, "consumers": 0,
+                "messages": 0, "bytes": 0, "total": 0,
+            }
+        from .jetstream import API_LEVEL, enabled_accounts
+
+        accounts = enabled_accounts(self.ctx)
+        stats = _ask("/server/jetstream/api", ("api_stats",)) or {}
+        want_streams = opts.get("streams") or opts.get("consumers") or opts.get("config")
+        per_account = []
+        mem = store = streams = consumers = messages = nbytes = 0
+        for account in accounts:
+            infos = self._js_streams(account, bool(opts.get("consumers")))
+            a_mem = a_store = 0
+            for info in infos:
+                st = info["state"]
+                if info["config"].get("storage") == "memory":
+                    a_mem += st["bytes"]
+                else:
+                    a_store += st["bytes"]
+                consumers += st.get("consumer_count", 0)
+                messages += st["messages"]
+                nbytes += st["bytes"]
+            mem += a_mem
+            store += a_store
+            streams += len(infos)
+            if opts.get("accounts") or want_streams:
+                detail = {"name": account, "id": account, "memory": a_mem, "storage": a_store,
+                          "reserved_memory": 18446744073709551615,
+                          "reserved_storage": 18446744073709551615, "accounts": 0, "ha_assets": 0,
+                          "api": {"level": 0, **(stats.get("accounts", {}).get(account)
+                                                 or {"total": 0, "errors": 0})}}
+                if want_streams:
+                    details = []
+                    for info in infos:
+                        d = {"name": info["config"]["name"], "created": info["created"],
+                             "cluster": info.get("cluster", {"leader": self.ctx.server_id})}
+                        if opts.get("config"):
+                            d["config"] = info["config"]
+                        d["state"] = info["state"]
+                        if "consumer_detail" in info:
+                            d["consumer_detail"] = info["consumer_detail"]
+                        details.append(d)
+                    detail["stream_detail"] = details
+                if not acc or acc == account:
+                    per_account.append(detail)
+        out = {"memory": mem, "storage": store, "reserved_memory": 0, "reserved_storage": 0,
+               "accounts": len(accounts), "ha_assets": 0,
+               "api": {"level": API_LEVEL, "total": stats.get("total", 0),
+                       "errors": stats.get("errors", 0)},
+               "server_id": self.ctx.server_id, "now": go_time(time.time()),
+               "config": self._js_config(), "limits": {"default_max_consumers": 1000},
+               "streams": streams, "consumers": consumers, "messages": messages, "bytes": nbytes}
+        if per_account:
+            if offset:
+                per_account = per_account[offset:]
+            if limit:
+                per_account = per_account[:limit]
+            out["account_details"] = per_account
+        out["total"] = len(per_account) if per_account else (len(accounts) if opts.get("accounts") else 0)
+        return out
+
+    def _varz_jetstream(self) -> dict:
+        if not self.ctx.options.jetstream.enabled:
+            return {}
+        js = self.jsz()
+        return {"config": js["config"],
+                "stats": {k: js[k] for k in ("memory", "storage", "reserved_memory",
+                                             "reserved_storage", "accounts", "ha_assets", "api")},
+                "limits": js["limits"]}
 
     def ep_healthz(self, query):
         if _param_bool(query, "js-enabled"):
