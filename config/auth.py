@@ -249,7 +249,7 @@ def _parse_user(item, where: str) -> User:
                 shown = "[" + " ".join(f'"{t}"' for t in bad) + "]"
                 raise AuthConfigError(_pos(item, key) + f"invalid connection types {shown}")
             types = tuple(t.upper() for t in vals)
-        elif lk in ("account", "proxy_required"):
+        elif lk == "proxy_required":
             raise AuthConfigError(_pos(item, key) + f'"{key}" is not supported by actor-nats yet')
         else:
             raise AuthConfigError(_pos(item, key) + f'unknown field "{key}"')
