@@ -3,7 +3,8 @@
 Owns the on-disk layout of one stream directory (`<store_dir>/jetstream/<acc>/streams/<stream>`):
 
     msgs/<n>.blk        message blocks, records appended in order (n = 1, 2, ...)
-    obs/<consumer>/     meta.inf (config JSON) and o.dat (state JSON), each replaced atomically
+    obs/<consumer>/     meta.inf (config JSON) and o.dat (state JSON), each replaced atomically,
+                        and o.log (state changes since o.dat, appended; see FileConsumerStore)
 
 and recovery from them. The index and every stream rule are IndexedStore's (store/indexed.py);
 this module keeps, per live message, where its record is, and the bytes of the latest ones.
@@ -688,6 +689,8 @@ class FileStore(IndexedStore):
             self.flush()
         finally:
             self._closed = True
+            for cs in self._consumers.values():
+                cs.close()
             for fd in self._rfds.values():
                 os.close(fd)
             self._rfds.clear()
@@ -709,13 +712,31 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 
 class FileConsumerStore(ConsumerStore):
-    """obs/<name>/meta.inf (config) and obs/<name>/o.dat (state), JSON, sealed when encrypted."""
+    """obs/<name>/meta.inf (config), o.dat (a state snapshot) and o.log (the changes since it),
+    JSON, sealed when encrypted.
+
+    `update` appends only what changed since the last write to o.log, as one record (`len u32 ·
+    crc32 u32 · JSON`, the JSON sealed when encrypted) followed by fdatasync; the first write
+    of a process, and every one after _COMPACT_RECORDS records or _COMPACT_BYTES of log, is a
+    compaction instead: a new snapshot replaces o.dat atomically (fsynced), then o.log is
+    truncated. The snapshot carries an epoch that each log record repeats, so the records of
+    an older snapshot (a crash between the replace and the truncate) are never applied to a
+    newer one. `load` reads the snapshot and applies the records of its epoch in order,
+    stopping at the first torn or damaged one (kill -9 during an append)."""
+
+    _COMPACT_RECORDS = 1024
+    _COMPACT_BYTES = 1 << 20
 
     def __init__(self, stream: FileStore, name: str):
         self._stream = stream
         self._name = name
         self._dir = os.path.join(stream._odir, name)
         os.makedirs(self._dir, exist_ok=True)
+        self._last: ConsumerState | None = None  # what o.dat + o.log hold, once written here
+        self._epoch = 0
+        self._logfd = -1
+        self._lognum = 0
+        self._logbytes = 0
 
     def _write(self, fname: str, obj) -> None:
         data = json.dumps(obj, separators=(",", ":")).encode()
@@ -735,10 +756,12 @@ class FileConsumerStore(ConsumerStore):
                 data = self._stream._sealer.open(data, fname.encode())
             return json.loads(data)
         except (DecryptError, ValueError) as e:
-            msg = f"{path}: unreadable ({e})"
-            if msg not in self._stream._problems:
-                self._stream._problems.append(msg)
+            self._problem(f"{path}: unreadable ({e})")
             return None
+
+    def _problem(self, msg: str) -> None:
+        if msg not in self._stream._problems:
+            self._stream._problems.append(msg)
 
     def save_config(self, config: dict) -> None:
         self._write("meta.inf", config)
@@ -747,26 +770,132 @@ class FileConsumerStore(ConsumerStore):
         return self._read("meta.inf")
 
     def update(self, state: ConsumerState) -> None:
+        last = self._last
+        if last is None or self._lognum >= self._COMPACT_RECORDS or self._logbytes >= self._COMPACT_BYTES:
+            self._compact(state)
+            return
+        lp, np_ = last.pending, state.pending
+        lr, nr = last.redelivered, state.redelivered
+        delta: dict = {"e": self._epoch,
+                       "d": [state.delivered_consumer, state.delivered_stream],
+                       "a": [state.ack_floor_consumer, state.ack_floor_stream]}
+        add = [[q, v[0], v[1]] for q, v in np_.items() if lp.get(q) != v]
+        gone = [q for q in lp if q not in np_]
+        if add:
+            delta["p"] = add
+        if gone:
+            delta["x"] = gone
+        if nr or lr:
+            radd = [[q, n] for q, n in nr.items() if lr.get(q) != n]
+            rgone = [q for q in lr if q not in nr]
+            if radd:
+                delta["r"] = radd
+            if rgone:
+                delta["y"] = rgone
+        if len(delta) == 3 and delta["d"] == [last.delivered_consumer, last.delivered_stream] \
+                and delta["a"] == [last.ack_floor_consumer, last.ack_floor_stream]:
+            return  # nothing changed
+        data = json.dumps(delta, separators=(",", ":")).encode()
+        if self._stream._sealer is not None:
+            data = self._stream._sealer.seal(data, b"o.log")
+        rec = _LOGREC.pack(len(data), zlib.crc32(data)) + data
+        view = memoryview(rec)
+        while view:
+            n = os.write(self._logfd, view)
+            view = view[n:]
+        os.fdatasync(self._logfd)
+        self._lognum += 1
+        self._logbytes += len(rec)
+        self._last = _copy_state(state)
+
+    def _compact(self, state: ConsumerState) -> None:
+        epoch = time.time_ns()
+        if epoch <= self._epoch:
+            epoch = self._epoch + 1
         self._write("o.dat", {
             "delivered": [state.delivered_consumer, state.delivered_stream],
             "ack_floor": [state.ack_floor_consumer, state.ack_floor_stream],
-            "pending": [[s, c, t] for s, (c, t) in state.pending.items()],
-            "redelivered": [[s, n] for s, n in state.redelivered.items()],
+            "pending": [[q, c, t] for q, (c, t) in state.pending.items()],
+            "redelivered": [[q, n] for q, n in state.redelivered.items()],
             "ts": time.time_ns(),
+            "epoch": epoch,
         })
+        self._epoch = epoch
+        if self._logfd >= 0:
+            os.ftruncate(self._logfd, 0)
+        else:
+            self._logfd = os.open(os.path.join(self._dir, "o.log"),
+                                  os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self._lognum = self._logbytes = 0
+        self._last = _copy_state(state)
 
     def load(self) -> ConsumerState:
         d = self._read("o.dat")
         if not d:
             return ConsumerState()
-        return ConsumerState(
+        st = ConsumerState(
             delivered_consumer=d["delivered"][0], delivered_stream=d["delivered"][1],
             ack_floor_consumer=d["ack_floor"][0], ack_floor_stream=d["ack_floor"][1],
-            pending={s: (c, t) for s, c, t in d["pending"]},
-            redelivered={s: n for s, n in d["redelivered"]},
+            pending={q: (c, t) for q, c, t in d["pending"]},
+            redelivered={q: n for q, n in d["redelivered"]},
         )
+        epoch = d.get("epoch")
+        if epoch is not None:
+            self._replay(st, epoch)
+        return st
+
+    def _replay(self, st: ConsumerState, epoch: int) -> None:
+        path = os.path.join(self._dir, "o.log")
+        try:
+            with open(path, "rb") as f:
+                log = f.read()
+        except FileNotFoundError:
+            return
+        sealer = self._stream._sealer
+        off = 0
+        while off + _LOGREC.size <= len(log):
+            n, crc = _LOGREC.unpack_from(log, off)
+            data = log[off + _LOGREC.size:off + _LOGREC.size + n]
+            if len(data) != n or zlib.crc32(data) != crc:
+                break  # a torn tail (kill -9 while appending)
+            off += _LOGREC.size + n
+            try:
+                if sealer is not None:
+                    data = sealer.open(data, b"o.log")
+                delta = json.loads(data)
+            except (DecryptError, ValueError) as e:
+                self._problem(f"{path}: unreadable record ({e})")
+                break
+            if delta.get("e") != epoch:
+                continue  # written against an older snapshot
+            st.delivered_consumer, st.delivered_stream = delta["d"]
+            st.ack_floor_consumer, st.ack_floor_stream = delta["a"]
+            pending, red = st.pending, st.redelivered
+            for q in delta.get("x", ()):
+                pending.pop(q, None)
+            for q, c, t in delta.get("p", ()):
+                pending[q] = (c, t)
+            for q in delta.get("y", ()):
+                red.pop(q, None)
+            for q, k in delta.get("r", ()):
+                red[q] = k
+
+    def close(self) -> None:
+        if self._logfd >= 0:
+            os.close(self._logfd)
+            self._logfd = -1
+        self._last = None
 
     def delete(self) -> None:
+        self.close()
         shutil.rmtree(self._dir, ignore_errors=True)
         if self._stream._consumers.get(self._name) is self:
             del self._stream._consumers[self._name]
+
+
+_LOGREC = struct.Struct("<II")  # o.log record: len, crc32 of what follows
+
+
+def _copy_state(st: ConsumerState) -> ConsumerState:
+    return ConsumerState(st.delivered_consumer, st.delivered_stream, st.ack_floor_consumer,
+                         st.ack_floor_stream, dict(st.pending), dict(st.redelivered))
