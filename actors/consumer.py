@@ -111,6 +111,8 @@ class Consumer(InternalClient, Actor):
         self.created = created or time.time_ns()
         self.name = config.get("name") or config.get("durable_name") or child_id
         self._ackp = f"{ACK_PREFIX}.{stream}.{self.name}."  # of every reply subject it sends
+        self._ackpb = self._ackp.encode()
+        self._ack_sid = None
         self._apply_config(config)
         # delivery state
         self.sseq = 1  # next stream sequence to consider
@@ -219,7 +221,8 @@ class Consumer(InternalClient, Actor):
             self._select_start()
             self._persist_now()
         acc = self.account
-        self._sids.append(self.isubscribe(f"{ACK_PREFIX}.{self.stream}.{self.name}.>", self._on_ack, account=acc))
+        self._ack_sid = self.isubscribe(f"{ACK_PREFIX}.{self.stream}.{self.name}.>", self._on_ack, account=acc)
+        self._sids.append(self._ack_sid)
         self._sids.append(self.isubscribe(f"{NEXT_PREFIX}.{self.stream}.{self.name}", self._on_next, account=acc))
         if self.flow_control:
             self._sids.append(self.isubscribe(f"{FC_PREFIX}.{self.stream}.{self.name}.*", self._on_fc, account=acc))
@@ -371,6 +374,10 @@ class Consumer(InternalClient, Actor):
             self._on_interest(message[1], message[2])
         elif kind == "kick":
             pass
+        elif kind == "msgs":
+            self._on_msgs(message[1])
+            if self._ackq:
+                self._process_acks()
         elif self.internal_handle(message):
             if self._ackq:
                 self._process_acks()
@@ -742,25 +749,45 @@ class Consumer(InternalClient, Actor):
 
     # -- acks --------------------------------------------------------------------------------
 
+    def _on_msgs(self, parts: list) -> None:
+        """A routed batch (five parts per message, see actors/internal.py): the acks (MSG
+        frames on the ack subscription) are queued here without decoding, the rest go
+        through the internal client's callbacks."""
+        ack_sid = self._ack_sid
+        ackq = self._ackq
+        rest = None
+        for i in range(0, len(parts), 5):
+            head = parts[i]
+            if not head:
+                continue
+            if parts[i + 1] == ack_sid and head[0] == 77:  # b"MSG <subject> "
+                toks = parts[i + 2].split()
+                ackq.append((head[4:-1], toks[0] if len(toks) == 2 else None, parts[i + 3]))
+            else:
+                if rest is None:
+                    rest = []
+                rest += parts[i:i + 5]
+        if rest:
+            self._ideliver(rest)
+
     def _on_ack(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
         # collected, then handled together once the whole delivery batch is read
-        self._ackq.append((subject, reply, data))
+        self._ackq.append((subject.encode(), reply, data))
 
     def _process_acks(self) -> None:
         q, self._ackq = self._ackq, []
         now = time.time_ns()
         replies = self._replies
-        prefix = self._ackp
+        prefix = self._ackpb
         plen = len(prefix)
         explicit = self.ack_policy == "explicit"
-        for subject, reply, data in q:
+        for subject, reply, data in q:  # subject: bytes; reply: bytes, str or None
             # the reply subjects this consumer made: <prefix><dc>.<sseq>.<dseq>.<ts>.<pending>
-            t = subject[plen:].split(".") if subject.startswith(prefix) else ()
-            if len(t) == 5 and (t[0] + t[1] + t[2]).isdigit() and t[0] and t[1] and t[2] \
-                    and subject.isascii():
+            t = subject[plen:].split(b".") if subject.startswith(prefix) else ()
+            if len(t) == 5 and t[0].isdigit() and t[1].isdigit() and t[2].isdigit():  # ASCII
                 dc, sseq, dseq = int(t[0]), int(t[1]), int(t[2])
             else:
-                ar = parse_ack_reply(subject)
+                ar = parse_ack_reply(subject.decode(errors="replace"))
                 if ar is None:
                     continue
                 dc, sseq, dseq = ar.delivered, ar.stream_seq, ar.consumer_seq
@@ -788,7 +815,9 @@ class Consumer(InternalClient, Actor):
             elif kind == "next":
                 self._ack(sseq, dseq, now)
                 if reply:
-                    self._on_next(subject, reply, b"", ack.next_request)
+                    if isinstance(reply, bytes):
+                        reply = reply.decode()
+                    self._on_next("", reply, b"", ack.next_request)
                 continue
             elif kind == "term":
                 if sseq in self.pending:
