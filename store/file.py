@@ -779,19 +779,24 @@ class FileConsumerStore(ConsumerStore):
         delta: dict = {"e": self._epoch,
                        "d": [state.delivered_consumer, state.delivered_stream],
                        "a": [state.ack_floor_consumer, state.ack_floor_stream]}
-        add = [[q, v[0], v[1]] for q, v in np_.items() if lp.get(q) != v]
-        gone = [q for q in lp if q not in np_]
+        # set operations on the dict views run in C: (seq, value) pairs new or changed, and
+        # the seqs gone (the values are tuples and ints, hashable)
+        try:
+            add = np_.items() - lp.items()
+        except TypeError:  # an unhashable value (a list): compare one by one
+            add = [(q, v) for q, v in np_.items() if lp.get(q) != tuple(v)]
+        gone = lp.keys() - np_.keys()
         if add:
-            delta["p"] = add
+            delta["p"] = [[q, v[0], v[1]] for q, v in add]
         if gone:
-            delta["x"] = gone
+            delta["x"] = list(gone)
         if nr or lr:
-            radd = [[q, n] for q, n in nr.items() if lr.get(q) != n]
-            rgone = [q for q in lr if q not in nr]
+            radd = nr.items() - lr.items()
+            rgone = lr.keys() - nr.keys()
             if radd:
-                delta["r"] = radd
+                delta["r"] = [list(x) for x in radd]
             if rgone:
-                delta["y"] = rgone
+                delta["y"] = list(rgone)
         if len(delta) == 3 and delta["d"] == [last.delivered_consumer, last.delivered_stream] \
                 and delta["a"] == [last.ack_floor_consumer, last.ack_floor_stream]:
             return  # nothing changed
@@ -897,5 +902,8 @@ _LOGREC = struct.Struct("<II")  # o.log record: len, crc32 of what follows
 
 
 def _copy_state(st: ConsumerState) -> ConsumerState:
+    pending = dict(st.pending)
+    if pending and type(next(iter(pending.values()))) is not tuple:  # kept as tuples (see update)
+        pending = {q: tuple(v) for q, v in pending.items()}
     return ConsumerState(st.delivered_consumer, st.delivered_stream, st.ack_floor_consumer,
-                         st.ack_floor_stream, dict(st.pending), dict(st.redelivered))
+                         st.ack_floor_stream, pending, dict(st.redelivered))
