@@ -87,14 +87,16 @@ class InternalClient:
     # -- publishing --------------------------------------------------------------------------
 
     def ipublish(self, subject: str, data: bytes = b"", reply: str | None = None,
-                 hdr: bytes = b"", account: str = GLOBAL_ACCOUNT) -> None:
-        """Publish one message in `account` (hdr: a raw `NATS/1.0\\r\\n...\\r\\n\\r\\n` block)."""
-        self.ipublish_many([(subject, reply, hdr, data)], account)
+                 hdr: bytes = b"", account: str = GLOBAL_ACCOUNT, no_responders: bool = False) -> None:
+        """Publish one message in `account` (hdr: a raw `NATS/1.0\\r\\n...\\r\\n\\r\\n` block).
+        With `no_responders`, a request nobody is subscribed to comes back to
+        `on_no_responders(subject, reply)`."""
+        self.ipublish_many([(subject, reply, hdr, data)], account, no_responders)
 
-    def ipublish_many(self, msgs, account: str = GLOBAL_ACCOUNT) -> None:
+    def ipublish_many(self, msgs, account: str = GLOBAL_ACCOUNT, no_responders: bool = False) -> None:
         """Publish (subject, reply, hdr, data) messages in order, one tell per shard."""
         shards = self.ctx.shards
-        info = (self.icid, self.actor_ref, True, False, -1, account)
+        info = (self.icid, self.actor_ref, True, no_responders, -1, account)
         batches: dict[int, list] = {}
         for subject, reply, hdr, data in msgs:
             subj = subject.encode() if isinstance(subject, str) else subject
@@ -121,29 +123,31 @@ class InternalClient:
             if ops:
                 self._itell_shards(ops, only=message[1])
             return True
-        return kind in ("noresp", "no_interest", "barrier")
+        if kind == "noresp":
+            self.on_no_responders(message[1].decode(), message[2].decode())
+            return True
+        return kind in ("no_interest", "barrier")
+
+    def on_no_responders(self, subject: str, reply: str) -> None:
+        """A request published with `no_responders` found no subscriber."""
 
     def _ideliver(self, parts: list) -> None:
+        subs = self._isubs
         for i in range(0, len(parts), 5):
             head = parts[i]
             if not head:
                 continue
-            entry = self._isubs.get(parts[i + 1])
+            entry = subs.get(parts[i + 1])
             if entry is None:
                 continue  # unsubscribed while the batch was in flight
             payload = parts[i + 3]
-            if head[0] == 77:  # b"MSG <subject> "
-                subject = head[4:-1]
-                toks = parts[i + 2].split()
-                reply = toks[0] if len(toks) == 2 else None
-                hdr, data = b"", payload
-            else:  # b"HMSG <subject> "
-                subject = head[5:-1]
-                toks = parts[i + 2].split()
-                reply = toks[0] if len(toks) == 3 else None
+            toks = parts[i + 2].split()
+            if head[0] == 77:  # b"MSG <subject> ": mid is b" [reply] <size>\r\n"
+                entry[1](head[4:-1].decode(), toks[0].decode() if len(toks) == 2 else None, b"", payload)
+            else:  # b"HMSG <subject> ": mid is b" [reply] <hdr size> <size>\r\n"
                 n = int(toks[-2])
-                hdr, data = payload[:n], payload[n:]
-            entry[1](subject.decode(), reply.decode() if reply else None, hdr, data)
+                entry[1](head[5:-1].decode(), toks[0].decode() if len(toks) == 3 else None,
+                         payload[:n], payload[n:])
 
 
 def _tell(ref, message) -> None:

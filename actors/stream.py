@@ -175,13 +175,25 @@ class Stream(InternalClient, Supervisor):
         self.name = holder.name
         self.config = holder.config
         self.store = holder.store
-        self._acks: list = []
-        self._appended: list = []
+        self._acks: list = []  # (reply, None, hdr, body) to publish after this batch's flush
+        self._appended: list = []  # StoredMsgs to tell the consumers about (when there are any)
+        self._stored = False  # something was stored in this batch: flush before acking
         self._dedupe: dict[str, tuple[int, int]] = {}  # msg id -> (seq, ts), in insertion order
         self._last_msg_id = ""
         self._cons: dict[str, dict] = {}  # consumer name -> {"filters": [...], "acked": set()}
         self._timers: list = []
         self._sync_running = False
+        self._apply_config()
+
+    def _apply_config(self) -> None:
+        """What the publish path precomputes from the config: the PubAck prefix, the size
+        limit, and whether a message without headers may take the fast path."""
+        cfg = self.config
+        self._ack_prefix = b'{"stream":' + go_json(self.name) + b',"seq":'
+        mms = cfg.get("max_msg_size", -1)
+        self._max_size = mms if mms >= 0 else self.ctx.options.max_payload
+        self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new"
+                          or cfg.get("retention", "limits") == "interest")
 
     def describe(self) -> dict:
         return {"stream": self.name, "account": self.account}
@@ -293,9 +305,7 @@ class Stream(InternalClient, Supervisor):
     def handle_other(self, message):
         kind = message[0]
         if kind == "msgs":
-            self._acks = []
-            self._appended = []
-            self.internal_handle(message)
+            self._ideliver(message[1])
             self._commit()
             return None
         if self.internal_handle(message):
@@ -306,15 +316,18 @@ class Stream(InternalClient, Supervisor):
         return fn(*message[1:])
 
     def _commit(self) -> None:
-        if self._appended:
+        """After a batch: one flush (the data is in the OS, not waiting for a timer or the sync
+        interval), then at once one ipublish_many of the PubAcks, then one tell per consumer."""
+        if self._stored:
+            self._stored = False
             try:
                 self.store.flush()
             except Exception:
                 log.exception("%s: flush failed", self.path)
                 raise
         if self._acks:
-            self.ipublish_many(self._acks, self.account)
-            self._acks = []
+            acks, self._acks = self._acks, []
+            self.ipublish_many(acks, self.account)
         if self._appended:
             msgs, self._appended = self._appended, []
             self._tell_consumers(("appended", msgs))
@@ -336,6 +349,25 @@ class Stream(InternalClient, Supervisor):
             self._acks.append((reply, None, b"", body))
 
     def _on_publish(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        """The common case (no headers, no rule that looks at the stream's state first) here;
+        everything else in _publish."""
+        if hdr or not self._fast:
+            return self._publish(subject, reply, hdr, data)
+        if len(data) > self._max_size:
+            return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
+        try:
+            seq, ts = self.store.store_msg(subject, b"", data)
+        except StoreError as e:
+            return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
+        self._stored = True
+        self._last_msg_id = ""
+        if reply:
+            self._acks.append((reply, None, b"", self._ack_prefix + str(seq).encode() + b"}"))
+        if self._cons:
+            self._appended.append(StoredMsg(subject, seq, ts, b"", data))
+        return None
+
+    def _publish(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
         cfg = self.config
         if cfg.get("sealed"):
             return self._pub_error(reply, E.JSStreamSealedError())
@@ -349,8 +381,7 @@ class Stream(InternalClient, Supervisor):
                 d = self._dedupe.get(msg_id)
                 if d is not None and time.time_ns() - d[1] < cfg.get("duplicate_window", 0):
                     if reply:
-                        body = b'{"stream":' + go_json(self.name) + b',"seq":' + str(d[0]).encode() \
-                            + b',"duplicate": true}'
+                        body = self._ack_prefix + str(d[0]).encode() + b',"duplicate": true}'
                         self._acks.append((reply, None, b"", body))
                     return None
             exp = h.get("Nats-Expected-Stream")
@@ -402,6 +433,7 @@ class Stream(InternalClient, Supervisor):
             seq, ts = self.store.store_msg(subject, hdr, data, ttl=ttl)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
+        self._stored = True
         self._last_msg_id = msg_id  # of the last stored message, "" when it had none
         if msg_id:
             self._dedupe[msg_id] = (seq, ts)
@@ -411,8 +443,7 @@ class Stream(InternalClient, Supervisor):
         elif rollup == "all":
             self.store.purge(seq=seq)
         if reply:
-            self._acks.append((reply, None, b"", b'{"stream":' + go_json(self.name) + b',"seq":'
-                               + str(seq).encode() + b"}"))
+            self._acks.append((reply, None, b"", self._ack_prefix + str(seq).encode() + b"}"))
         retention = cfg.get("retention", "limits")
         if retention == "interest" and not self._interested(subject):
             self.store.remove_msg(seq)
@@ -532,6 +563,7 @@ class Stream(InternalClient, Supervisor):
     def _m_update(self, config: dict):
         old = self.config
         self.config = self.holder.config = config
+        self._apply_config()
         self.store.update_limits(limits_of(config))
         if self.holder.extra.get("save_meta"):
             self.holder.extra["save_meta"](self.holder)
