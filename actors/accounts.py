@@ -195,6 +195,7 @@ class Accounts(Actor, InternalClient):
         super().__init__(path, parent, child_id)
         self.internal_init(ctx)
         self._responses: dict[bytes, tuple] = {}  # reply sid -> (deadline, singleton)
+        self._requests: dict[str, tuple] = {}  # mapped reply -> (importer, reply, local subject, sid)
         self._reply_ids = itertools.count(1)
         self._prefix = "_R_." + secrets.token_hex(3)
         self._sweeper = None
@@ -218,6 +219,7 @@ class Accounts(Actor, InternalClient):
         if kind == "options":  # a reload: the imports may have changed
             self.iunsubscribe_all()
             self._responses.clear()
+            self._requests.clear()
             self._subscribe_imports()
             return None
         if kind == "sweep":
@@ -226,6 +228,9 @@ class Accounts(Actor, InternalClient):
                 if deadline < now:
                     self._responses.pop(sid, None)
                     self.iunsubscribe(sid)
+            for mapped, entry in list(self._requests.items()):
+                if entry[3] not in self._responses:
+                    del self._requests[mapped]
             return None
         return super().handle(message)
 
@@ -265,14 +270,30 @@ class Accounts(Actor, InternalClient):
 
                 def answer(_s, r, h, d):
                     self.ipublish(reply, d, r, h, account=importer)
+                    self._requests.pop(mapped, None)
                     if singleton and sid is not None:
                         self._responses.pop(sid, None)
                         self.iunsubscribe(sid)
 
                 sid = self.isubscribe(mapped, answer, account=imp.account)
                 self._responses[sid] = (time.monotonic() + RESPONSE_TTL, singleton)
-            self.ipublish(target, data, mapped, hdr, account=imp.account)
+                if len(self._requests) > 10000:
+                    self._requests.clear()
+                self._requests[mapped] = (importer, reply, subject, sid)
+            self.ipublish(target, data, mapped, hdr, account=imp.account, no_responders=bool(reply))
         return forward
+
+    def on_no_responders(self, subject: str, reply: str) -> None:
+        """Nobody in the exporting account serves the request: the requester gets the 503
+        status it would get for a subject without subscribers in its own account."""
+        entry = self._requests.pop(reply, None)
+        if entry is None:
+            return
+        importer, original, local, sid = entry
+        self._responses.pop(sid, None)
+        self.iunsubscribe(sid)
+        hdr = b"NATS/1.0 503\r\nNats-Subject: " + local.encode() + b"\r\n\r\n"
+        self.ipublish(original, b"", None, hdr, account=importer)
 
     def _sweep(self) -> None:
         while True:
