@@ -239,3 +239,14 @@ def test_reload_adds_an_import(impl, start_server):
                 raise AssertionError("the import never applied")
             assert (m.subject, m.data) == ("news.2", b"after")
     run(main)
+
+
+def test_service_import_without_responder_gets_no_responders(acc_server):
+    async def main():
+        import nats.errors
+
+        async with Clients(url(acc_server, "b")) as cl:
+            b = await cl.connect(url(acc_server, "b"))
+            with pytest.raises(nats.errors.NoRespondersError):
+                await b.request("echo", b"anyone?", timeout=TIMEOUT)
+    run(main)
