@@ -147,7 +147,9 @@ class Consumer(InternalClient, Actor):
         self._probe_token = None  # that of the probe in flight
         self._poll_at = 0  # without interest: when to look at the generation again
         self._poll_backoff = POLL_MIN
-        self._np_cache = (0, 0)  # (sseq, num_pending) for a last_per_subject start
+        # last_per_subject start: (num_pending, len(lss)) counted by the stream; while nothing
+        # is appended or removed, each lss delivery takes one subject out of the count
+        self._np_cache: tuple | None = None
         # num_pending while not caught up: counted once from the stream (a baseline), then
         # kept by hand: -1 per new delivery, +1 per matching appended message past _np_last
         self._np: int | None = None
@@ -639,6 +641,7 @@ class Consumer(InternalClient, Actor):
     # -- stream events -----------------------------------------------------------------------
 
     def _on_appended(self, msgs) -> None:
+        self._np_cache = None
         if self._np is not None and not self.caught_up:
             last = self._np_last
             for m in msgs:
@@ -661,6 +664,7 @@ class Consumer(InternalClient, Actor):
                 self.buf.append(m)
 
     def _on_purged(self, first: int, subject: str) -> None:
+        self._np_cache = None
         self.buf.clear()
         self.caught_up = False
         self.covered = 0
@@ -680,6 +684,7 @@ class Consumer(InternalClient, Actor):
         self._dirty = True
 
     def _on_removed(self, seq: int) -> None:
+        self._np_cache = None
         if seq >= self.sseq:
             self._np = None
         if self.buf:
@@ -712,6 +717,7 @@ class Consumer(InternalClient, Actor):
             self.caught_up = False
             self.covered = 0
             self._np = None
+            self._np_cache = None
         if self.flow_control and not had_fc:
             self._sids.append(self.isubscribe(f"{FC_PREFIX}.{self.stream}.{self.name}.*", self._on_fc,
                                               account=self.account))
@@ -1042,7 +1048,7 @@ class Consumer(InternalClient, Actor):
         self.buf.clear()
         self.caught_up = False
         self.covered = 0
-        self._np_cache = (0, 0)
+        self._np_cache = None
         self._np = None
         if self.ack_policy == "none" or not self.pending:
             self.adflr = min(self.adflr, self.dseq - 1)
@@ -1315,9 +1321,11 @@ class Consumer(InternalClient, Actor):
         """num_pending as the reply subject shows it: what is left after this delivery."""
         if not self.lss:
             return self._num_pending()
-        if self._np_cache[0] != self.sseq:
-            self._np_cache = (self.sseq, self._num_pending())
-        return self._np_cache[1]
+        c = self._np_cache
+        if c is None:
+            c = self._np_cache = (self._num_pending(), len(self.lss))
+            return c[0]
+        return max(0, c[0] - (c[1] - len(self.lss)))
 
     def _peek_next_new(self):
         if self.buf:

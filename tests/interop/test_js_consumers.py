@@ -520,6 +520,31 @@ def test_deliver_policies(js_server):
     run(main)
 
 
+def test_last_per_subject_pending_counts(js_server):
+    """The num_pending a last_per_subject consumer shows in its reply subjects, while it
+    delivers the last messages and after a publish in between."""
+    async def main():
+        async with Clients(js_server.url) as clients:
+            nc = await clients.connect()
+            js = nc.jetstream()
+            s = await _stream(js)
+            for subj in ("a", "b", "a", "c", "b", "d", "d"):
+                await js.publish(f"{s}.{subj}", subj.encode())
+            psub = await js.pull_subscribe(f"{s}.>", durable="L",
+                                           config=ConsumerConfig(deliver_policy=DeliverPolicy.LAST_PER_SUBJECT))
+            got = [(m.metadata.sequence.stream, m.metadata.num_pending) for m in await psub.fetch(1, timeout=2)]
+            await js.publish(f"{s}.c", b"c")
+            await js.publish(f"{s}.e", b"e")
+            while len(got) < 6:
+                got += [(m.metadata.sequence.stream, m.metadata.num_pending)
+                        for m in await psub.fetch(6 - len(got), timeout=2)]
+            assert got == [(3, 3), (4, 4), (5, 3), (7, 2), (8, 1), (9, 0)], got
+            info = await psub.consumer_info()
+            assert info.num_pending == 0
+
+    run(main)
+
+
 def test_filter_subjects_and_headers_only(js_server):
     async def main():
         async with Clients(js_server.url) as clients:
