@@ -29,7 +29,7 @@ async def tour(url: str) -> list:
     si = await js.stream_info("ORD"); rec("after update", (si.state.messages, si.state.first_seq))
     # push durable with manual ack
     got = []
-    async def cb(m): got.append(m.data); await m.ack()
+    async def cb(m): got.append(m.data); await m.ack_sync()
     sub = await js.subscribe("ord.>", durable="pushd", cb=cb, manual_ack=True, deliver_policy=DeliverPolicy.ALL)
     for _ in range(1000):  # until the five stored messages arrived (generous; not a timing check)
         if len(got) >= 5:
