@@ -787,6 +787,7 @@ class Consumer(InternalClient, Actor):
         prefix = self._ackpb
         plen = len(prefix)
         explicit = self.ack_policy == "explicit"
+        pending, rdc, rdq_set, acked = self.pending, self.rdc, self.rdq_set, self._acked_out
         for subject, reply, data in q:  # subject: bytes; reply: bytes, str or None
             # the reply subjects this consumer made: <prefix><dc>.<sseq>.<dseq>.<ts>.<pending>
             t = subject[plen:].split(b".") if subject.startswith(prefix) else ()
@@ -801,7 +802,18 @@ class Consumer(InternalClient, Actor):
                 continue
             if not data or data == b"+ACK":
                 if explicit:
-                    self._ack_one(sseq, now)
+                    # _ack_one, inline: the common case of a pull consumer's acks
+                    p = pending.pop(sseq, None)
+                    if p is not None:
+                        if rdc:
+                            rdc.pop(sseq, None)
+                        if sseq in rdq_set:
+                            rdq_set.discard(sseq)
+                            self.rdq.remove(sseq)
+                        acked.append(sseq)
+                        self._advance_floor(sseq, p[0])
+                        self._dirty = True
+                    self.ack_last_active = now
                 else:
                     self._ack(sseq, dseq, now)
                 if reply:
@@ -1266,7 +1278,11 @@ class Consumer(InternalClient, Actor):
                     self._np -= 1
                 else:
                     self._np_last = msg.seq  # stored after the count: was never in it
-        npend = self._np_after()
+        np_ = self._np
+        if np_ is not None and not self.lss and not self.caught_up:
+            npend = np_ if np_ > 0 else 0  # _np_after's common case, inline
+        else:
+            npend = self._np_after()
         dseq = self.dseq
         self.dseq += 1
         reply = f"{self._ackp}{dc}.{msg.seq}.{dseq}.{msg.ts}.{npend}"  # ack_reply_subject's form
@@ -1282,7 +1298,9 @@ class Consumer(InternalClient, Actor):
                 p[1] = now
             if dc > 1:
                 self.rdc[msg.seq] = dc
-            self._arm(now + self._wait_for(dc))
+            at = now + (self._wait_for(dc) if self.backoff else self.ack_wait)
+            if self._timer is None or self._timer_at > at:
+                self._arm(at)
         self._dirty = True
         self.last_active = now
         if r is not None:
