@@ -44,7 +44,7 @@ EMPTY_RESULT = SublistResult((), ())
 class _Node:
     """One trie node: the subs whose subject ends here, and the next level's children."""
 
-    __slots__ = ("children", "pwc", "fwc", "psubs", "qsubs")
+    __slots__ = ("children", "pwc", "fwc", "psubs", "qsubs", "res")
 
     def __init__(self) -> None:
         self.children: dict[bytes, _Node] = {}
@@ -52,6 +52,17 @@ class _Node:
         self.fwc: _Node | None = None
         self.psubs: dict[Any, None] = {}  # insertion-ordered set
         self.qsubs: dict[bytes, dict[Any, None]] = {}  # queue name -> ordered set
+        self.res: SublistResult | None = None  # this node's own subs as a result, once asked
+
+    def result(self) -> SublistResult:
+        r = self.res
+        if r is None:
+            if self.psubs or self.qsubs:
+                r = SublistResult(tuple(self.psubs), tuple(tuple(m) for m in self.qsubs.values()))
+            else:
+                r = EMPTY_RESULT
+            self.res = r
+        return r
 
     def is_empty(self) -> bool:
         return not (self.psubs or self.qsubs or self.children or self.pwc is not None or self.fwc is not None)
@@ -161,6 +172,7 @@ class Sublist:
             if sub in node.psubs:
                 return
             node.psubs[sub] = None
+        node.res = None
         self._count += 1
         self._inserts += 1
         self.generation += 1
@@ -258,6 +270,7 @@ class Sublist:
             if sub not in node.psubs:
                 return None
             del node.psubs[sub]
+        node.res = None
         for parent, tok, child in reversed(path):
             if not child.is_empty():
                 break
@@ -301,8 +314,8 @@ class Sublist:
                 break
         else:
             hits.append(node)
-        if len(hits) == 1 and not hits[0].qsubs:
-            r = SublistResult(tuple(hits[0].psubs), ()) if hits[0].psubs else EMPTY_RESULT
+        if len(hits) == 1:
+            r = hits[0].result()  # kept on the node: no allocation per subject
         else:
             psubs: list = []
             groups: dict[bytes, list] = {}
