@@ -120,6 +120,7 @@ class Consumer(InternalClient, Actor):
         self.adflr = 0
         self.asflr = 0
         self.pending: dict[int, list] = {}  # sseq -> [dseq of first delivery, last delivery ts]
+        self._pq: deque = deque()  # pending's keys in the order added (ascending), some gone
         self.rdc: dict[int, int] = {}  # sseq -> deliveries so far (kept while > 1 or pending)
         self.rdq: deque = deque()  # sseqs waiting for redelivery
         self.rdq_set: set[int] = set()
@@ -270,6 +271,7 @@ class Consumer(InternalClient, Actor):
         self.asflr = st.ack_floor_stream
         # in stream sequence order: the first key is the lowest pending (see _low)
         self.pending = {s: [d, ts] for s, (d, ts) in sorted(st.pending.items())}
+        self._pq = deque(self.pending)
         self.rdc = dict(st.redelivered)
         self.last_delivered_sseq = st.delivered_stream
         if self.ack_policy == "none":
@@ -902,8 +904,15 @@ class Consumer(InternalClient, Actor):
 
     def _low(self) -> int:
         """The lowest pending stream sequence: the first key, as `pending` gains keys in
-        stream sequence order (new deliveries go up; a restart loads them sorted)."""
-        return next(iter(self.pending))
+        stream sequence order (new deliveries go up; a restart loads them sorted). Read from
+        _pq, cleaned lazily: the first key of a dict whose front was deleted one key at a
+        time is found by scanning every deleted slot."""
+        pending, pq = self.pending, self._pq
+        while pq and pq[0] not in pending:
+            pq.popleft()
+        if not pq or len(pq) > 2 * len(pending) + 64:
+            pq = self._pq = deque(pending)
+        return pq[0]
 
     def _nak(self, sseq: int, dseq: int, dc: int, delay: int, now: int) -> None:
         p = self.pending.get(sseq)
@@ -1294,6 +1303,7 @@ class Consumer(InternalClient, Actor):
             p = self.pending.get(msg.seq)
             if p is None:
                 self.pending[msg.seq] = [dseq, now]
+                self._pq.append(msg.seq)
             else:
                 p[1] = now
             if dc > 1:
