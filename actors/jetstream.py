@@ -17,7 +17,11 @@ The API actor owns account-wide answers (INFO, stream NAMES/LIST, create/update/
 limits and overlap checks, consumer create/delete/names/list routing) and forwards stream-level
 requests by asking the Stream. It never answers `CONSUMER.MSG.NEXT` or `DIRECT.GET` (consumers
 and streams subscribe to those themselves). When JetStream is off server-wide nothing here runs,
-so clients get no-responders, as from the reference.
+so clients get no-responders, as from the reference. On one server the leader stepdowns and
+STREAM.PEER.REMOVE answer 10010 (clustering required), META.LEADER.STEPDOWN and SERVER.REMOVE
+are not answered, and ACCOUNT.PURGE.<account> is answered in the system account only; all as
+the reference. CONSUMER.PAUSE is saved by the Stream (see actors/stream.py); CONSUMER.UNPIN
+tells the consumer ("unpin", group) after the checks.
 
 Request decoding, config defaults and validation, update rules, error texts and response shapes
 come from protocol/jsapi.py and protocol/jserrors.py only (one source of truth, checked against
@@ -31,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -317,6 +322,7 @@ _ERROR_EXTRA = {
     "stream_list_response": {"total": 0, "offset": 0, "limit": 0, "streams": []},
     "consumer_names_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
     "consumer_list_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
+    "consumer_pause_response": {"paused": False, "pause_until": jsapi.ZERO_TIME},
 }
 NAMES_LIMIT, LIST_LIMIT = 1024, 256
 # Stream features the Stream actor does not implement yet: refused at create/update.
@@ -396,6 +402,8 @@ class JsApi(InternalClient, Actor):
         api = jsapi.parse_api_subject(subject)
         if api is None:
             return
+        if api.op == "ACCOUNT.PURGE":
+            return self._account_purge(account, api.stream, reply)
         route = self._route(api)
         if route is None:
             return  # not answered here (or not at all, as by the reference)
@@ -452,7 +460,12 @@ class JsApi(InternalClient, Actor):
         "STREAM.RESTORE": "api_unsupported_restore", "CONSUMER.CREATE": "api_consumer_create",
         "CONSUMER.DURABLE.CREATE": "api_consumer_create", "CONSUMER.DELETE": "api_consumer_delete",
         "CONSUMER.INFO": "api_consumer_info", "CONSUMER.NAMES": "api_consumer_names",
-        "CONSUMER.LIST": "api_consumer_list",
+        "CONSUMER.LIST": "api_consumer_list", "CONSUMER.PAUSE": "api_consumer_pause",
+        "CONSUMER.UNPIN": "api_consumer_unpin",
+        # on one server the reference answers these with 10010 (whatever the stream, consumer
+        # or body); META.LEADER.STEPDOWN and SERVER.REMOVE it does not answer at all
+        "STREAM.LEADER.STEPDOWN": "api_cluster_required", "STREAM.PEER.REMOVE": "api_cluster_required",
+        "CONSUMER.LEADER.STEPDOWN": "api_cluster_required",
     }
 
     def _route(self, api: jsapi.ApiSubject):
@@ -536,7 +549,8 @@ class JsApi(InternalClient, Actor):
                 "streams": streams, "consumers": consumers, "limits": limits}
         if self.ctx.options.jetstream.domain:
             body["domain"] = self.ctx.options.jetstream.domain
-        body["api"] = {"level": API_LEVEL, "total": self.api_total, "errors": self.api_errors}
+        st = self._account_stats(account)  # the reference counts per account
+        body["api"] = {"level": API_LEVEL, "total": st["total"], "errors": st["errors"]}
         return body
 
     # -- streams -------------------------------------------------------------------------------
@@ -733,6 +747,9 @@ class JsApi(InternalClient, Actor):
         info = self._consumer_info(path)
         if not existed:
             self._advisory("CONSUMER.CREATED", cc.stream, "create", consumer=name)
+            until = info["config"].get("pause_until")
+            if until and until != jsapi.ZERO_TIME:
+                self._pause_advisory(cc.stream, name, bool(info.get("paused")), until)
         return info
 
     def _consumer_info(self, path, dynamic_metadata=True):
@@ -741,6 +758,8 @@ class JsApi(InternalClient, Actor):
             raise info
         info = dict(info)
         info.pop("type", None)
+        if "paused" not in info:
+            info = _with_pause(info)
         if dynamic_metadata:
             info["config"] = jsapi.with_dynamic_metadata(info["config"])
         return info
@@ -780,7 +799,89 @@ class JsApi(InternalClient, Actor):
                 continue
         return {"total": len(names), "offset": offset, "limit": LIST_LIMIT, "consumers": out}
 
+    def api_consumer_pause(self, account, data, stream, cname, subject=""):
+        """CONSUMER.PAUSE: `{pause_until}` (absent, null or zero time = resume). The Stream
+        saves the consumer's config with the new pause_until and tells the consumer
+        ("update_config", config) and ("pause", until_ns)."""
+        req = jsapi.decode_request(data, {"pause_until": "*time.Time"}, "JSApiConsumerPauseRequest")
+        self._need_stream(account, stream)
+        until = req.get("pause_until") or ""
+        until_ns = jsapi.parse_time_ns(until) if until else 0
+        shown = jsapi.format_time(until_ns) if until and until != jsapi.ZERO_TIME else jsapi.ZERO_TIME
+        if shown == jsapi.ZERO_TIME:
+            until_ns = 0
+        r = self._ask_stream(account, stream, ("consumer_pause", cname, until_ns, shown))
+        if isinstance(r, E.ApiError):
+            raise r
+        now = time.time_ns()
+        body = {"paused": until_ns > now, "pause_until": shown}
+        if until_ns > now:
+            body["pause_remaining"] = until_ns - now
+        self._pause_advisory(stream, cname, until_ns > now, shown)
+        return body
+
+    def api_consumer_unpin(self, account, data, stream, cname, subject=""):
+        """CONSUMER.UNPIN: `{group}`. Checked as the reference (group given, stream, consumer,
+        group name, a group of the consumer); the consumer is told ("unpin", group)."""
+        if not data.strip():
+            raise E.JSInvalidJSONError(err="unexpected end of JSON input")
+        try:
+            req = jsapi.decode_request(data, {"group": "string"}, "JSApiConsumerUnpinRequest", strict=False)
+        except E.ApiError as e:
+            # the reference decodes this one with json.Unmarshal: syntax errors have no offset
+            raise E.JSInvalidJSONError(err=re.sub(r" at offset \d+$", "", e.description[len("invalid JSON: "):]))
+        group = req.get("group") or ""
+        if not group:
+            raise E.JSInvalidJSONError(err="consumer group not specified")
+        self._need_stream(account, stream)
+        names = dict(self._ask_stream(account, stream, ("consumer_names",)))
+        if cname not in names:
+            raise E.JSConsumerNotFoundError()
+        if not jsapi._VALID_GROUP.match(group):
+            raise E.JSConsumerInvalidGroupNameError()
+        info = self._consumer_info(names[cname], dynamic_metadata=False)
+        if group not in (info["config"].get("priority_groups") or []):
+            raise E.JSConsumerInvalidPriorityGroupError()
+        ref = registry.ref(names[cname])
+        if ref is not None:
+            ref.tell(("unpin", group))
+        return {}
+
+    def api_cluster_required(self, account, data, *names, subject=""):
+        raise E.JSClusterRequiredError()
+
+    def _account_purge(self, account, target, reply) -> None:
+        """ACCOUNT.PURGE.<account>, answered in the system account only (elsewhere, as by the
+        reference, not at all): `{"initiated": true}`, then every stream of <account> is
+        deleted with its consumers (their DELETED advisories in <account>)."""
+        accounts = getattr(self.ctx, "accounts", None)
+        if accounts is None or not accounts.system_account or account != accounts.system_account:
+            return None
+        self.api_total += 1
+        self._account_stats(account)["total"] += 1
+        self.ipublish(reply, _resp("account_purge_response", {"initiated": True}), account=account)
+        if account_limits(self.ctx, target) is None or not holders(self.ctx).get(target):
+            return None
+        self._cur_account = target
+        for name in sorted(holders(self.ctx).get(target) or {}):
+            try:
+                for cname, _ in self._ask_stream(target, name, ("consumer_names",)):
+                    self._advisory("CONSUMER.DELETED", name, "delete", consumer=cname)
+                self.api_stream_delete(target, {}, name)
+            except (E.ApiError, pykka.Timeout):
+                log.warning("JetStream: purging account %s: stream %s not deleted", target, name)
+        return None
+
     # -- advisories ----------------------------------------------------------------------------
+
+    def _pause_advisory(self, stream: str, consumer: str, paused: bool, until: str) -> None:
+        adv = {"type": "io.nats.jetstream.advisory.v1.consumer_pause", "id": server_id()[:22],
+               "timestamp": rfc3339(time.time_ns()), "stream": stream, "consumer": consumer,
+               "paused": paused, "pause_until": until}
+        if self.ctx.options.jetstream.domain:
+            adv["domain"] = self.ctx.options.jetstream.domain
+        self.ipublish(f"$JS.EVENT.ADVISORY.CONSUMER.PAUSE.{stream}.{consumer}", jsapi.go_json(adv),
+                      account=self._cur_account)
 
     def _advisory(self, what: str, stream: str, action: str, consumer: str = "") -> None:
         """A stream_action or consumer_action advisory in the requester's account."""
@@ -801,6 +902,23 @@ def _ask_path(path: str, message):
         return ref.ask(message, timeout=ASK_TIMEOUT)
     except pykka.ActorDeadError:
         return E.JSConsumerNotFoundError()
+
+
+def _with_pause(info: dict) -> dict:
+    """`paused` and `pause_remaining` (before `ts`) while config.pause_until is ahead, for a
+    consumer whose own info does not say."""
+    until = (info.get("config") or {}).get("pause_until")
+    if not until or until == jsapi.ZERO_TIME:
+        return info
+    remaining = jsapi.parse_time_ns(until) - time.time_ns()
+    if remaining <= 0:
+        return info
+    out = {k: v for k, v in info.items() if k != "ts"}
+    out["paused"] = True
+    out["pause_remaining"] = remaining
+    if "ts" in info:
+        out["ts"] = info["ts"]
+    return out
 
 
 def _create_body(info: dict, did_create: bool) -> dict:

@@ -53,7 +53,9 @@ ApiError, ("purge", request) -> int | ApiError, ("msg_get", request) -> dict | A
 ("msg_delete", seq, no_erase) -> True | ApiError, ("delete",) -> True,
 ("consumer_create", config, action, name, account_max_consumers) -> consumer path |
 ApiError, ("consumer_delete", name) ->
-True | ApiError, ("consumer_names",) -> [(name, path)]. The API actor may then ask a Consumer
+True | ApiError, ("consumer_names",) -> [(name, path)], ("consumer_pause", name, until_ns,
+until) -> config | ApiError (the consumer is told ("update_config", config) then ("pause",
+until_ns); it must not deliver before until_ns, 0 = resume now). The API actor may then ask a Consumer
 ("info",). Ask order: API -> Stream, API -> Consumer -> Stream; never the other way.
 """
 
@@ -720,6 +722,34 @@ class Stream(InternalClient, Supervisor):
             self._cons.pop(name, None)
             return E.JSConsumerCreateError(err=str(e))
         return self.child_path(name)
+
+    def _m_consumer_pause(self, name: str, until_ns: int, until: str):
+        """CONSUMER.PAUSE: save the consumer's config with pause_until (`until`, UTC RFC3339;
+        removed when resuming) and tell the consumer ("update_config", config) then
+        ("pause", until_ns) (0 = resume). Returns the new config or an ApiError."""
+        if name not in self._cons:
+            return E.JSConsumerNotFoundError()
+        cstore = self.store.consumer_store(name)
+        saved = cstore.load_config() or {}
+        created = saved.pop("_created", 0)
+        config = {k: v for k, v in saved.items() if k != "pause_until"}
+        if until_ns:
+            config["pause_until"] = until
+        meta = dict(config.get("metadata") or {})
+        if meta.get(jsapi.REQ_LEVEL_KEY) in ("0", "1", None):
+            grouped = config.get("priority_policy", "none") != "none" or config.get("priority_groups") \
+                or config.get("priority_timeout")
+            meta[jsapi.REQ_LEVEL_KEY] = "1" if until_ns or grouped else "0"
+            config["metadata"] = meta
+        config = jsapi.emit_consumer_config(config)
+        cstore.save_config({**config, "_created": created})
+        if name in self.children:
+            self.children[name].spec = self._consumer_spec(name, config, created)
+        ref = registry.ref(self.child_path(name))
+        if ref is not None:
+            ref.tell(("update_config", config))
+            ref.tell(("pause", until_ns))
+        return config
 
     def _check_workqueue(self, config: dict, name: str):
         others = [c["filters"] for n, c in self._cons.items() if n != name]
