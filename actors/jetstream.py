@@ -5,6 +5,11 @@
     │   └── <stream>    (Stream, a supervisor of its consumers; see actors/stream.py)
     └── api         (JsApi) answers $JS.API.> in every account
 
+Messages the API actor takes besides its subscriptions: ("account_enabled", account) (tell)
+when an account appears or gains JetStream at runtime (the JWT resolver sends it): it
+subscribes that account's API subjects, once; the account's stream supervisor starts on its
+first request. ("api_stats",) (ask): request counters, for /jsz.
+
 Start order: the account supervisors first (they recover the streams found on disk), then the
 API actor, which only then starts answering. A stream's `StreamHolder` (config, creation time,
 open store) lives in `ctx.js_holders[account][name]`, outside every actor, so a restarted Stream,
@@ -366,14 +371,22 @@ class JsApi(InternalClient, Actor):
         self.api_total = 0
         self.api_errors = 0
         self.api_by_account: dict[str, dict] = {}  # account -> {"total", "errors"} (/jsz)
+        self._api_accounts: set[str] = set()  # accounts whose API subjects are subscribed
 
     def started(self) -> None:
-        domain = self.ctx.options.jetstream.domain
         for account in all_accounts(self.ctx):
-            prefixes = [(API_PREFIX, "")] + ([(f"$JS.{domain}.API.", domain)] if domain else [])
-            for prefix, dom in prefixes:
-                for pattern in API_SUBSCRIPTIONS:
-                    self.isubscribe(prefix + pattern, self._on_api(account), account=account)
+            self._subscribe_account(account)
+
+    def _subscribe_account(self, account: str) -> None:
+        """The API subscriptions in `account` (once per account)."""
+        if account in self._api_accounts:
+            return
+        self._api_accounts.add(account)
+        domain = self.ctx.options.jetstream.domain
+        prefixes = [API_PREFIX] + ([f"$JS.{domain}.API."] if domain else [])
+        for prefix in prefixes:
+            for pattern in API_SUBSCRIPTIONS:
+                self.isubscribe(prefix + pattern, self._on_api(account), account=account)
 
     def cleanup(self) -> None:
         try:
@@ -383,6 +396,11 @@ class JsApi(InternalClient, Actor):
 
     def handle(self, message):
         if self.internal_handle(message):
+            return None
+        if message[0] == "account_enabled":
+            # ("account_enabled", account), tell: an account added (or given JetStream) at
+            # runtime, e.g. by the JWT resolver; subscribes its API subjects (idempotent)
+            self._subscribe_account(message[1])
             return None
         if message[0] == "api_stats":  # for /jsz and /varz (the Monitor asks)
             return {"total": self.api_total, "errors": self.api_errors,
