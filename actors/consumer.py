@@ -203,6 +203,8 @@ class Consumer(InternalClient, Actor):
         self.idle_heartbeat = int(c.get("idle_heartbeat") or 0)
         self.inactive_threshold = int(c.get("inactive_threshold") or 0)
         self.durable = bool(c.get("durable_name"))
+        # pull deliveries may take _pull_fast (nothing per message but the message itself)
+        self._fast_ok = not self.headers_only and self.rate_limit <= 0 and not self.replay_original
 
     def _matches(self, subject: str) -> bool:
         if not self._fbytes:
@@ -1132,7 +1134,15 @@ class Consumer(InternalClient, Actor):
             return
         now = 0
         sent = 0
-        while self._can_deliver():
+        while True:
+            if self._fast_ok and self.buf and self.waiting and not self.deliver_subject \
+                    and self.held is None and not self.rdq and not self.lss and not self.not_before:
+                sent += self._pull_fast(1024 - sent)
+                if sent >= 1024:
+                    self.actor_ref.tell(("tick",))
+                    break
+            if not self._can_deliver():
+                break
             item = self.held
             if item is None:
                 item = self._next_msg()
@@ -1154,6 +1164,91 @@ class Consumer(InternalClient, Actor):
                 # let other actors run; continue with a fresh mailbox message
                 self.actor_ref.tell(("tick",))
                 break
+
+    def _pull_fast(self, limit: int) -> int:
+        """_next_msg + _deliver for the common case, in one loop: new messages already in
+        the buffer, to plain pull requests (no headers_only, pacing, redeliveries or
+        last_per_subject start). Stops where the general path has something to decide (an
+        empty buffer, max_bytes, max_ack_pending); returns how many it sent."""
+        buf, waiting, pending, pq, out = self.buf, self.waiting, self.pending, self._pq, self._out
+        ackp = self._ackp
+        track = self.ack_policy != "none"
+        max_ap = self.max_ack_pending if track else 0
+        caught_up = self.caught_up
+        np_, np_last = self._np, self._np_last
+        if not caught_up and np_ is None:
+            self._count_pending()
+            np_, np_last = self._np, self._np_last
+            if np_ is None:
+                return 0
+        now = time.time_ns()
+        sseq, dseq = self.sseq, self.dseq
+        sent = 0
+        while buf and waiting and sent < limit:
+            r = waiting[0]
+            reply_to = r.reply
+            first = sent
+            while buf and r.batch > 0 and sent < limit:
+                if max_ap > 0 and len(pending) >= max_ap:
+                    break
+                m = buf[0]
+                seq = m.seq
+                if seq < sseq:
+                    buf.popleft()
+                    continue
+                hdr, data = m.hdr, m.data
+                size = len(m.subject) + len(hdr) + len(data)
+                if r.max_bytes and size > r.max_bytes:
+                    break
+                buf.popleft()
+                sseq = seq + 1
+                if caught_up:
+                    npend = len(buf)
+                else:
+                    if seq <= np_last:
+                        np_ -= 1
+                    else:
+                        np_last = seq
+                    npend = np_ if np_ > 0 else 0
+                reply = f"{ackp}1.{seq}.{dseq}.{m.ts}.{npend}"  # ack_reply_subject's form
+                if track:
+                    p = pending.get(seq)
+                    if p is None:
+                        pending[seq] = [dseq, now]
+                        pq.append(seq)
+                    else:
+                        p[1] = now
+                else:
+                    self.adflr, self.asflr = dseq, max(self.asflr, seq)
+                    self._acked_out.append(seq)
+                dseq += 1
+                out.append((reply_to, reply, hdr, data, m.subject))
+                sent += 1
+                r.batch -= 1
+                r.delivered += 1
+                if r.max_bytes:
+                    r.max_bytes -= size
+            else:
+                if r.batch <= 0:
+                    waiting.popleft()
+                    if not waiting:
+                        self.inactive_since = now
+                    continue
+            if r.hb and sent > first:
+                r.hb_next = now + r.hb
+            break  # something for the general path to decide
+        if sent:
+            self.sseq, self.dseq = sseq, dseq
+            self.last_delivered_sseq = sseq - 1
+            if not caught_up:
+                self._np, self._np_last = np_, np_last
+            if track:
+                at = now + (self._wait_for(1) if self.backoff else self.ack_wait)
+                if self._timer is None or self._timer_at > at:
+                    self._arm(at)
+            self._dirty = True
+            self.last_active = now
+        return sent
 
     def _ack_pending_full(self) -> bool:
         return (self.ack_policy != "none" and self.max_ack_pending > 0
