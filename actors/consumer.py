@@ -792,9 +792,43 @@ class Consumer(InternalClient, Actor):
         plen = len(prefix)
         explicit = self.ack_policy == "explicit"
         pending, rdc, rdq_set, acked = self.pending, self.rdc, self.rdq_set, self._acked_out
+        pq = self._pq
         for subject, reply, data in q:  # subject: bytes; reply: bytes, str or None
             # the reply subjects this consumer made: <prefix><dc>.<sseq>.<dseq>.<ts>.<pending>
             t = subject[plen:].split(b".") if subject.startswith(prefix) else ()
+            if explicit and len(t) == 5 and (not data or data == b"+ACK") and t[1].isdigit():
+                # an explicit +ACK, the common case: _ack_one and _advance_floor, inline
+                sseq = int(t[1])
+                p = pending.pop(sseq, None) if sseq > 0 else None
+                if p is not None:
+                    if rdc:
+                        rdc.pop(sseq, None)
+                    if sseq in rdq_set:
+                        rdq_set.discard(sseq)
+                        self.rdq.remove(sseq)
+                    acked.append(sseq)
+                    if pending:
+                        while pq and pq[0] not in pending:
+                            pq.popleft()
+                        if pq:
+                            low = pq[0]
+                        else:
+                            low = self._low()
+                            pq = self._pq
+                        if p[0] == self.adflr + 1 or sseq <= self.asflr + 1 or sseq < low:
+                            if low - 1 > self.asflr:
+                                self.asflr = low - 1
+                            d = pending[low][0] - 1
+                            if d > self.adflr:
+                                self.adflr = d
+                    else:
+                        self._advance_floor(sseq, p[0])
+                    self._dirty = True
+                if sseq > 0:
+                    self.ack_last_active = now
+                    if reply:
+                        replies.append(reply)
+                continue
             if len(t) == 5 and t[0].isdigit() and t[1].isdigit() and t[2].isdigit():  # ASCII
                 dc, sseq, dseq = int(t[0]), int(t[1]), int(t[2])
             else:
@@ -806,18 +840,7 @@ class Consumer(InternalClient, Actor):
                 continue
             if not data or data == b"+ACK":
                 if explicit:
-                    # _ack_one, inline: the common case of a pull consumer's acks
-                    p = pending.pop(sseq, None)
-                    if p is not None:
-                        if rdc:
-                            rdc.pop(sseq, None)
-                        if sseq in rdq_set:
-                            rdq_set.discard(sseq)
-                            self.rdq.remove(sseq)
-                        acked.append(sseq)
-                        self._advance_floor(sseq, p[0])
-                        self._dirty = True
-                    self.ack_last_active = now
+                    self._ack_one(sseq, now)
                 else:
                     self._ack(sseq, dseq, now)
                 if reply:
