@@ -331,7 +331,7 @@ _ERROR_EXTRA = {
 }
 NAMES_LIMIT, LIST_LIMIT = 1024, 256
 # Stream features the Stream actor does not implement yet: refused at create/update.
-_UNSUPPORTED = ("mirror", "sources", "republish", "subject_transform")
+_UNSUPPORTED = ("mirror", "sources")
 
 
 def _resp(kind: str, body: dict | None = None, err: E.ApiError | None = None, after_error: dict | None = None) -> bytes:

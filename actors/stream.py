@@ -194,8 +194,15 @@ class Stream(InternalClient, Supervisor):
         self._ack_prefix = b'{"stream":' + go_json(self.name) + b',"seq":'
         mms = cfg.get("max_msg_size", -1)
         self._max_size = mms if mms >= 0 else self.ctx.options.max_payload
+        st = cfg.get("subject_transform")
+        self._transform = jsapi.SubjectTransform(st.get("src", ""), st.get("dest", "")) \
+            if st and st.get("dest") else None
+        rp = cfg.get("republish")
+        self._republish = jsapi.SubjectTransform(rp.get("src", ""), rp.get("dest", "")) if rp else None
+        self._rp_headers_only = bool(rp and rp.get("headers_only"))
         self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new"
-                          or cfg.get("retention", "limits") == "interest")
+                          or cfg.get("retention", "limits") == "interest"
+                          or self._transform is not None or self._republish is not None)
 
     def describe(self) -> dict:
         return {"stream": self.name, "account": self.account}
@@ -371,6 +378,8 @@ class Stream(InternalClient, Supervisor):
 
     def _publish(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
         cfg = self.config
+        if self._transform is not None:
+            subject = self._transform.apply(subject) or subject
         if cfg.get("sealed"):
             return self._pub_error(reply, E.JSStreamSealedError())
         ttl = 0
@@ -431,11 +440,16 @@ class Stream(InternalClient, Supervisor):
             err = self._discard_new_check(subject, hdr, data)
             if err is not None:
                 return self._pub_error(reply, err)
+        rp_dest = self._republish.apply(subject) if self._republish is not None else None
+        if rp_dest is not None:
+            last_for_subject = self.store.last_seq_for_subject(subject)
         try:
             seq, ts = self.store.store_msg(subject, hdr, data, ttl=ttl)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
         self._stored = True
+        if rp_dest is not None:
+            self._republish_msg(rp_dest, subject, seq, ts, last_for_subject, hdr, data)
         self._last_msg_id = msg_id  # of the last stored message, "" when it had none
         if msg_id:
             self._dedupe[msg_id] = (seq, ts)
@@ -452,6 +466,21 @@ class Stream(InternalClient, Supervisor):
             return None
         self._appended.append(StoredMsg(subject, seq, ts, hdr, data))
         return None
+
+    def _republish_msg(self, dest: str, subject: str, seq: int, ts: int, last: int, hdr: bytes,
+                       data: bytes) -> None:
+        """The stored message again on `dest`, with the message's own headers and the
+        reference's Nats-Stream, -Subject, -Sequence, -Time-Stamp, -Last-Sequence (the previous
+        sequence on the subject, 0 if none) and, for headers_only, -Msg-Size and no body; sent
+        with this batch's PubAcks, after the flush."""
+        base = hdr[:-2] if hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
+        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + subject.encode()
+               + b"\r\nNats-Sequence: " + str(seq).encode() + b"\r\nNats-Time-Stamp: "
+               + rfc3339(ts).encode() + b"\r\nNats-Last-Sequence: " + str(last).encode() + b"\r\n")
+        if self._rp_headers_only:
+            out += b"Nats-Msg-Size: " + str(len(data)).encode() + b"\r\n"
+            data = b""
+        self._acks.append((dest, None, out + b"\r\n", data))
 
     def _discard_new_check(self, subject, hdr, data):
         cfg = self.config
