@@ -19,7 +19,10 @@ have JetStream with which limits. Readers take it from `ctx.accounts`.
 
 In operator mode (decentralized JWT auth) the accounts are the account JWTs the Resolver
 (actors/resolver.py) holds: each is named by its public key, its exports/imports and JetStream
-limits come from its claims, and `claims(name)` gives the decoded JWT (limits, revocations,
+limits come from its claims (an import only when its exporter authorizes it: a public export,
+the importer's key at the export's `account_token_position`, or a `token_req` export with a
+valid activation token in the import, protocol/jwt.py `check_import`; an activation's expiry
+drops the import at that time), and `claims(name)` gives the decoded JWT (limits, revocations,
 signing keys) to authentication and to the Clients. A pushed update makes the Resolver build a
 new table (`AccountsTable(options, jwt_claims)`), swap it in and tell this actor ("options",)
 so the imports are rebuilt.
@@ -36,7 +39,7 @@ import gevent
 
 from ..config.accounts import (DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, RESPONSE_TYPES, AccountSpec,
                                Export, Import, response_type)
-from ..protocol.subjects import subject_matches
+from ..protocol import jwt as njwt
 from .internal import InternalClient
 from .runtime import Actor
 
@@ -58,12 +61,16 @@ class AccountsTable:
             self.trusted_keys = frozenset(op.all_trusted_keys())
             self.no_system_account = False
             self.system_account = op.system_account or acc.system_account
-            specs = jwt_specs(self._claims)
+            # (account, Import) -> when its activation token expires: the Accounts actor
+            # drops the import then, as the reference's activation expiry timer does
+            self.activation_expiry: dict = {}
+            specs = jwt_specs(self._claims, expiries=self.activation_expiry)
             self.specs = {a.name: a for a in specs}
             self._js = {a.name: a.jetstream for a in specs
                         if a.jetstream is not None and a.name != self.system_account}
             return
         self.trusted_keys = frozenset()
+        self.activation_expiry = {}
         self.specs = {a.name: a for a in acc.accounts}
         self.no_system_account = acc.no_system_account
         self.system_account = "" if acc.no_system_account else (acc.system_account or DEFAULT_SYSTEM_ACCOUNT)
@@ -117,43 +124,62 @@ def jwt_jetstream_limits(claims) -> dict | None:
     return out
 
 
+def _jwt_import(i: dict) -> Import | None:
+    """An Import from one entry of an account JWT's `imports` (None if it names nothing)."""
+    if not isinstance(i, dict) or not i.get("subject") or not i.get("account"):
+        return None
+    local = i.get("local_subject") or ""
+    to = i.get("to") or ""
+    if i.get("type") == "service":
+        return Import(account=i["account"], subject=i["subject"], service=True, to=local or to)
+    return Import(account=i["account"], subject=i["subject"], service=False,
+                  to=local, prefix="" if local else to)
+
+
 def jwt_spec(claims) -> AccountSpec:
-    """An AccountSpec (exports, imports, JetStream) from an account JWT's claims."""
+    """An AccountSpec (exports, imports, JetStream) from an account JWT's claims; the imports
+    as written, not yet checked against the exporters (`jwt_specs` does that)."""
     exports = []
     for e in claims.get("exports") or ():
         if not isinstance(e, dict) or not e.get("subject"):
             continue
         rt = RESPONSE_TYPES.get(str(e.get("response_type", "Singleton")).lower(), "Singleton")
         exports.append(Export(subject=e["subject"], service=e.get("type") == "service", response_type=rt))
-    imports = []
-    for i in claims.get("imports") or ():
-        if not isinstance(i, dict) or not i.get("subject") or not i.get("account"):
-            continue
-        service = i.get("type") == "service"
-        local = i.get("local_subject") or ""
-        to = i.get("to") or ""
-        if service:
-            imports.append(Import(account=i["account"], subject=i["subject"], service=True, to=local or to))
-        else:
-            imports.append(Import(account=i["account"], subject=i["subject"], service=False,
-                                  to=local, prefix="" if local else to))
-    return AccountSpec(name=claims.subject, exports=tuple(exports), imports=tuple(imports),
+    imports = tuple(imp for imp in map(_jwt_import, claims.get("imports") or ()) if imp is not None)
+    return AccountSpec(name=claims.subject, exports=tuple(exports), imports=imports,
                        jetstream=jwt_jetstream_limits(claims))
 
 
-def jwt_specs(claims_by_name: dict) -> list:
-    """Specs of every account JWT; imports of an export that does not exist are left out (the
-    reference skips them too)."""
-    specs = {name: jwt_spec(c) for name, c in claims_by_name.items()}
+def jwt_specs(claims_by_name: dict, now: float | None = None,
+              expiries: dict | None = None) -> list:
+    """Specs of every account JWT, with only the imports the exporter authorizes (the
+    reference leaves the others out and logs `Error adding stream import to account [...]:
+    stream import not authorized` at debug level): the exporter must be known and have a
+    matching export, and a private one (`token_req`) needs a valid, unrevoked activation token
+    for the importer (protocol/jwt.py `check_import`). `expiries`, if given, receives
+    (account, Import) -> activation expiry (unix seconds) for the imports that expire."""
     out = []
-    for spec in specs.values():
+    for name, claims in claims_by_name.items():
+        spec = jwt_spec(claims)
         keep = []
-        for imp in spec.imports:
-            exporter = specs.get(imp.account)
-            if exporter is None or not any(
-                    e.service == imp.service and subject_matches(e.subject.encode(), imp.subject.encode())
-                    for e in exporter.exports):
+        for raw in claims.get("imports") or ():
+            imp = _jwt_import(raw)
+            if imp is None:
                 continue
+            exporter = claims_by_name.get(imp.account)
+            if exporter is None:
+                log.debug("Can't locate account [%s] for import of [%s] %s", imp.account,
+                          imp.subject, "service" if imp.service else "stream")
+                continue
+            reason, expires = njwt.check_import(exporter, name, raw, now)
+            if reason:
+                what = "service" if imp.service else "stream"
+                log.debug("Error adding %s import to account [%s/%s]: %s import not authorized",
+                          what, name, claims.name, what)
+                log.debug("  (%s import of %s from %s: %s)", what, imp.subject, imp.account, reason)
+                continue
+            if expires and expiries is not None:
+                expiries[(name, imp)] = expires
             keep.append(imp)
         out.append(AccountSpec(name=spec.name, exports=spec.exports, imports=tuple(keep),
                                jetstream=spec.jetstream))
@@ -199,6 +225,7 @@ class Accounts(Actor, InternalClient):
         self._reply_ids = itertools.count(1)
         self._prefix = "_R_." + secrets.token_hex(3)
         self._sweeper = None
+        self._expiry_timer = None  # re-subscribes when the next activation token expires
 
     def started(self) -> None:
         self._subscribe_imports()
@@ -207,6 +234,8 @@ class Accounts(Actor, InternalClient):
     def cleanup(self) -> None:
         if self._sweeper is not None:
             self._sweeper.kill(block=False)
+        if self._expiry_timer is not None:
+            self._expiry_timer.kill(block=False)
         self.iunsubscribe_all()
 
     def describe(self) -> dict:
@@ -216,7 +245,7 @@ class Accounts(Actor, InternalClient):
         if self.internal_handle(message):
             return None
         kind = message[0]
-        if kind == "options":  # a reload: the imports may have changed
+        if kind in ("options", "activation_expired"):  # a reload, or an activation ran out
             self.iunsubscribe_all()
             self._responses.clear()
             self._requests.clear()
@@ -236,8 +265,18 @@ class Accounts(Actor, InternalClient):
 
     def _subscribe_imports(self) -> None:
         specs = tuple(self.ctx.accounts.specs.values())
+        expiry = getattr(self.ctx.accounts, "activation_expiry", None) or {}
+        now = time.time()
+        next_expiry = 0
         for spec in specs:
             for imp in spec.imports:
+                expires = expiry.get((spec.name, imp), 0)
+                if expires:
+                    if expires <= now:
+                        log.debug("Activation for %s import of %s by %s expired",
+                                  "service" if imp.service else "stream", imp.subject, spec.name)
+                        continue
+                    next_expiry = min(next_expiry or expires, expires)
                 if imp.service:
                     local = imp.to or imp.subject
                     rtype = response_type(specs, imp)
@@ -246,6 +285,18 @@ class Accounts(Actor, InternalClient):
                 else:
                     self.isubscribe(imp.subject, self._stream_forwarder(spec.name, imp),
                                     account=imp.account)
+        if self._expiry_timer is not None:
+            self._expiry_timer.kill(block=False)
+            self._expiry_timer = None
+        if next_expiry:
+            self._expiry_timer = gevent.spawn_later(max(0.0, next_expiry - now) + 0.05,
+                                                    self._tell_expired)
+
+    def _tell_expired(self) -> None:
+        try:
+            self.actor_ref.tell(("activation_expired",))
+        except Exception:
+            pass
 
     def _stream_forwarder(self, importer: str, imp):
         def forward(subject, reply, hdr, data):

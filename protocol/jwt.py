@@ -16,7 +16,12 @@ Owns:
   server walks (an account is signed by the operator or one of its signing keys; a user by its
   account or one of the account's signing keys, `issuer_account` naming the account);
 - builders `operator_claims`, `account_claims`, `user_claims` producing the JSON nsc writes
-  (unlimited limits as -1, empty pub/sub objects present).
+  (unlimited limits as -1, empty pub/sub objects present), and `export_claim`, `import_claim`,
+  `activation_claims` for what an account shares;
+- activation tokens (private exports, `token_req`): `import_issues(imp, account)` (the jwt
+  library's blocking import checks) and `check_import(exporter, importer, imp, now)` -> None
+  when the import is authorized (public, account-token position, or a valid activation that is
+  not revoked), else the reason.
 
 Pure: no I/O; the clock is an argument (seconds since the epoch). Must not import actors/config.
 Legacy v1 JWTs (`alg: ed25519`, claims-only signature) are decoded and verified, never written.
@@ -226,6 +231,8 @@ def encode(claims: dict, seed: str, now: float | None = None) -> str:
     if expected_subject and not is_public_key(subject, expected_subject):
         raise JWTError(f"expected subject to be {'an ' if kind == OPERATOR else ''}"
                        f"{expected_subject} public key")
+    if kind == ACTIVATION and not is_public_key(subject, ACCOUNT):
+        raise JWTError("expected subject to be an account")
     issuer = public_key(seed)
     allowed = EXPECTED_ISSUERS.get(kind)
     if allowed and key_kind(issuer) not in allowed:
@@ -405,6 +412,11 @@ def validate(claims: Claims, now: float | None = None) -> list[str]:
             if not is_public_key(key, ACCOUNT):
                 issues.append(f"{key} is not an account public key")
         issues.extend(_permission_issues(nats.get("default_permissions") or {}))
+        for imp in nats.get("imports") or ():
+            issues.extend(import_issues(imp, claims.subject) if isinstance(imp, dict)
+                          else ["null import is not allowed"])
+    elif claims.type == ACTIVATION:
+        issues.extend(_activation_issues(claims))
     elif claims.type == USER:
         issues.extend(_permission_issues(nats))
         issuer_account = nats.get("issuer_account", "")
@@ -483,6 +495,153 @@ def verify_user(token: str, account: Claims, now: float | None = None) -> Claims
     if issues:
         raise JWTError(issues[0])
     return claims
+
+
+# -- exports, imports and activations --------------------------------------------------------
+
+STREAM, SERVICE = "stream", "service"
+
+
+def _has_wildcards(subject: str) -> bool:
+    return any(t in ("*", ">") for t in subject.split("."))
+
+
+def subject_contained_in(subject: str, pattern: str) -> bool:
+    """Every subject `subject` can match is also matched by `pattern` (the jwt library's
+    IsContainedIn, the server's isSubsetMatch): a `*` in `subject` needs a `*` or `>` in
+    `pattern`, a `>` needs a `>`."""
+    stoks, ptoks = subject.split("."), pattern.split(".")
+    for i, p in enumerate(ptoks):
+        if p == ">":
+            return len(stoks) > i
+        if i >= len(stoks):
+            return False
+        t = stoks[i]
+        if p == "*":
+            if t == ">":
+                return False
+            continue
+        if t != p:
+            return False
+    return len(stoks) == len(ptoks)
+
+
+def _activation_issues(claims: Claims) -> list[str]:
+    """The activation's own checks (type, subject, issuer_account); time checks are validate's."""
+    nats = claims.nats
+    issues = []
+    kind = nats.get("kind", "")
+    subject = str(nats.get("subject", "") or "")
+    if kind not in (STREAM, SERVICE):
+        issues.append(f'invalid export type: "{kind}"')
+    if kind == SERVICE and _has_wildcards(subject):
+        issues.append(f'services cannot have wildcard subject: "{subject}"')
+    issues.extend(_subject_issues(subject))
+    issuer_account = nats.get("issuer_account", "")
+    if issuer_account and not is_public_key(issuer_account, ACCOUNT):
+        issues.append("account_id is not an account public key")
+    return issues
+
+
+def import_issues(imp: dict, account: str) -> list[str]:
+    """The jwt library's blocking problems with import `imp` of account `account` (public key),
+    the activation token included (decoded, issued by or for the exporting account, to this
+    account, of the import's kind and covering its subject; its expiry is not checked here)."""
+    issues = []
+    kind = imp.get("type", "")
+    subject = str(imp.get("subject", "") or "")
+    if kind not in (STREAM, SERVICE):
+        issues.append(f'invalid import type: "{kind}"')
+    if not imp.get("account"):
+        issues.append("account to import from is not specified")
+    if imp.get("local_subject") and imp.get("to"):
+        issues.append("Local Subject replaces To")
+    token = imp.get("token") or ""
+    if not token:
+        return issues
+    try:
+        act = decode_as(token, ACTIVATION)
+    except JWTError:
+        return issues + [f'import "{subject}" contains an invalid activation token']
+    if imp.get("account") not in (act.issuer, act.issuer_account):
+        issues.append(f'activation token doesn\'t match account for import "{subject}"')
+    if act.subject != account:
+        issues.append(f'activation token doesn\'t match account it is being included in, "{subject}"')
+    act_kind = act.nats.get("kind", "")
+    if act_kind != kind:
+        issues.append(f"mismatch between token import type {act_kind} and type of import {kind}")
+    issues.extend(_activation_issues(act))
+    covered = (imp.get("to") or subject) if kind == SERVICE else subject
+    act_subject = str(act.nats.get("subject", "") or "")
+    if not subject_contained_in(covered, act_subject):
+        issues.append(f'activation token import subject "{act_subject}" doesn\'t match import "{subject}"')
+    return issues
+
+
+def find_export(exporter: Claims, subject: str, kind: str):
+    """(export claim, import subject tokens) of the export an import of `subject` uses: an
+    export of that exact subject first, else one whose subject contains it (tokens are None
+    for the exact match, as in the reference)."""
+    exports = [e for e in exporter.nats.get("exports") or ()
+               if isinstance(e, dict) and e.get("subject") and (e.get("type") or STREAM) == kind]
+    for e in exports:
+        if e["subject"] == subject:
+            return e, None
+    for e in exports:
+        if subject_contained_in(subject, e["subject"]):
+            return e, subject.split(".")
+    return None, None
+
+
+def check_import(exporter: Claims | None, importer: str, imp: dict,
+                 now: float | None = None) -> tuple[str, int]:
+    """Is account `importer` (public key) authorized to use import `imp` of `exporter`'s
+    account JWT? Returns ("", activation expiry or 0) when it is, else (reason, 0).
+
+    A public export authorizes everyone; an export with `account_token_position` the importer
+    whose key is at that token of the imported subject; a `token_req` export only an import
+    carrying an activation that passes `import_issues`, is issued by the exporter or one of
+    its signing keys (then naming it in `issuer_account`), is valid now and is not revoked in
+    the export's `revocations` (importer key or `*`, at or after the activation's `iat`)."""
+    now = int(time.time() if now is None else now)
+    kind = imp.get("type", "")
+    what = "service" if kind == SERVICE else "stream"
+    denied = f"{what} import not authorized"
+    if exporter is None:
+        return "account not found", 0
+    export, tokens = find_export(exporter, str(imp.get("subject", "")), kind)
+    if export is None:
+        return denied, 0
+    position = int(export.get("account_token_position") or 0)
+    token_req = bool(export.get("token_req"))
+    if not token_req and position == 0:
+        return "", 0
+    if position > 0:
+        ok = tokens is not None and position <= len(tokens) and tokens[position - 1] == importer
+        return ("", 0) if ok else (denied, 0)
+    token = imp.get("token") or ""
+    if not token:
+        return denied + " (no activation token)", 0
+    issues = import_issues(imp, importer)
+    if issues:
+        return f"{denied} ({issues[0]})", 0
+    act = decode_as(token, ACTIVATION)
+    if act.issuer_account:
+        if act.issuer_account != exporter.subject:
+            return (f'{denied} (Invalid issuer account "{act.issuer_account}" in activation claim '
+                    f'for account "{exporter.subject}")'), 0
+        if act.issuer != exporter.subject and act.issuer not in exporter.signing_keys:
+            return f"{denied} (activation signed by an unknown key)", 0
+    issues = validate(act, now)
+    if issues:
+        return f"{denied} ({issues[0]})", 0
+    if act.expires and act.expires <= now:
+        return f"{denied} (claim is expired)", 0
+    revocations = export.get("revocations") or {}
+    revoked_at = max(int(revocations.get(importer, 0) or 0), int(revocations.get("*", 0) or 0))
+    if revoked_at and revoked_at >= act.issued_at:
+        return f"{denied} (activation revoked)", 0
+    return "", act.expires
 
 
 # -- builders -------------------------------------------------------------------------------
@@ -616,6 +775,53 @@ def user_claims(subject: str, name: str, *, pub_allow=(), pub_deny=(), sub_allow
         nats["tags"] = list(tags)
     nats["type"] = USER
     return {**_base(subject, name, expires, not_before), "nats": nats}
+
+
+def export_claim(subject: str, *, service: bool = False, name: str = "", token_req: bool = False,
+                 response_type: str = "", account_token_position: int = 0,
+                 revocations: dict | None = None, description: str = "") -> dict:
+    """One entry of an account's `exports`, keys in the Go struct's order. `response_type`
+    (services): Singleton, Stream or Chunked."""
+    out: dict = {"name": name or subject, "subject": subject, "type": SERVICE if service else STREAM}
+    if token_req:
+        out["token_req"] = True
+    if revocations:
+        out["revocations"] = dict(revocations)
+    if service and response_type:
+        out["response_type"] = response_type
+    if account_token_position:
+        out["account_token_position"] = int(account_token_position)
+    if description:
+        out["description"] = description
+    return out
+
+
+def import_claim(account: str, subject: str, *, service: bool = False, name: str = "",
+                 local_subject: str = "", token: str = "") -> dict:
+    """One entry of an account's `imports`: `subject` is the exporter's, `local_subject` the
+    importer's name for it, `token` the activation JWT of a private export."""
+    out: dict = {"name": name or subject, "subject": subject, "account": account}
+    if token:
+        out["token"] = token
+    if local_subject:
+        out["local_subject"] = local_subject
+    out["type"] = SERVICE if service else STREAM
+    return out
+
+
+def activation_claims(subject: str, import_subject: str, kind: str = STREAM, *, name: str = "",
+                      issuer_account: str = "", expires: int = 0, not_before: int = 0,
+                      tags=()) -> dict:
+    """An activation: lets account `subject` (public key) import `import_subject` (the export's
+    subject or a part of it) of kind stream/service from the signing account. Sign it with the
+    exporter's seed, or with one of its signing keys and `issuer_account` = the exporter."""
+    nats: dict = {"subject": import_subject, "kind": kind}
+    if issuer_account:
+        nats["issuer_account"] = issuer_account
+    if tags:
+        nats["tags"] = list(tags)
+    nats["type"] = ACTIVATION
+    return {**_base(subject, name or import_subject, expires, not_before), "nats": nats}
 
 
 def system_account_exports() -> list[dict]:
