@@ -7,6 +7,12 @@ nsc or the nats CLI.
                                     [--js-consumer N] [--js-enable] [--conn N] [--subs N] ...
     actor-nats jwt add user NAME --account ACC [--allow-pub S]... [--allow-sub S]...
                                  [--deny-pub S]... [--deny-sub S]... [--bearer] [--expiry 1h]
+    actor-nats jwt add export --account ACC --subject S [--service] [--private]
+                              [--response-type singleton|stream|chunked] [--name N]
+    actor-nats jwt add import --account ACC --src-account ACC2 --remote-subject S
+                              [--local-subject L] [--service] [--token FILE] [--name N]
+    actor-nats jwt generate activation --account ACC --subject S --target-account ACC2
+                                       [--service] [--expiry 30d] [-o FILE]
     actor-nats jwt generate creds --account ACC --name USER [-o FILE]
     actor-nats jwt generate config [--resolver-dir DIR] [-o FILE]
     actor-nats jwt push (--account ACC | --all) [-s URL]
@@ -22,7 +28,9 @@ Owns the store layout (`--store DIR`, default `./nsc`, or $ACTOR_NATS_JWT_STORE)
 Seeds are written with mode 0600. `init` creates the operator, the system account (`SYS`) and a
 system user (`sys`, whose creds `push` uses), like `nsc init`; `generate config` writes what
 `nsc generate config --nats-resolver` writes (operator, system_account, a full nats resolver and
-the system account preloaded) to be `include`d in a server config.
+the system account preloaded) to be `include`d in a server config. `add export`/`add import`
+re-sign the account JWT in the store (push it to update a running server); `generate
+activation` is what the exporter hands to an importer of a private (`token_req`) export.
 
 Only this module does I/O for the tooling; claims, signing and creds text are protocol/jwt.py
 and protocol/creds.py. `push` talks to a running server with nats-py (asyncio, no gevent).
@@ -237,6 +245,127 @@ def add_user(store: Store, account: str, name: str, *, pub_allow=(), pub_deny=()
     return store.save_user(account, name, seed, token)
 
 
+# the Go account claims' field order (type and version go last in protocol/jwt.py)
+_ACCOUNT_NATS_ORDER = ("imports", "exports", "limits", "signing_keys", "revocations",
+                       "default_permissions", "mappings", "authorization", "trace",
+                       "cluster_traffic", "description", "info_url")
+
+
+def resign_account(store: Store, name: str, now: float | None = None, **nats_changes) -> njwt.Claims:
+    """Re-sign account `name` with the operator's key, its `nats` claims updated."""
+    op_seed, _ = store.operator()
+    seed, claims = store.account(name)
+    nats_claims = dict(claims.nats)
+    nats_claims.update(nats_changes)
+    for key in ("imports", "exports"):
+        if nats_claims.get(key):
+            nats_claims[key] = sorted(nats_claims[key], key=lambda e: e.get("subject", ""))
+        else:
+            nats_claims.pop(key, None)
+    order = {k: i for i, k in enumerate(_ACCOUNT_NATS_ORDER)}
+    nats_claims = dict(sorted(nats_claims.items(), key=lambda kv: order.get(kv[0], len(order))))
+    body = {"sub": claims.subject, "name": claims.name, "nats": nats_claims}
+    for key, value in (("exp", claims.expires), ("nbf", claims.not_before), ("aud", claims.audience)):
+        if value:
+            body[key] = value
+    token = njwt.encode(body, op_seed, now)
+    store.save_account(name, seed, token)
+    return njwt.decode(token)
+
+
+def resolve_account(store: Store, ref: str) -> tuple[str, str]:
+    """(store name or "", public key) of an account given by name in the store or by key."""
+    if njwt.is_public_key(ref, njwt.ACCOUNT):
+        for name in store.accounts():
+            if store.account(name)[1].subject == ref:
+                return name, ref
+        return "", ref
+    return ref, store.account(ref)[1].subject
+
+
+def add_export(store: Store, account: str, subject: str, *, service: bool = False,
+               private: bool = False, response_type: str = "", name: str = "",
+               account_token_position: int = 0, now: float | None = None) -> njwt.Claims:
+    """`nsc add export`: a stream (or service) export of `subject`, public unless `private`
+    (then importers need an activation token)."""
+    _, claims = store.account(account)
+    if not subject or any(njwt._subject_issues(subject)):  # noqa: SLF001
+        raise ToolError(f"invalid export subject {subject!r}")
+    if response_type:
+        rt = {"singleton": "Singleton", "stream": "Stream", "chunked": "Chunked"}.get(response_type.lower())
+        if rt is None:
+            raise ToolError(f"invalid response type {response_type!r} (singleton, stream, chunked)")
+        if not service:
+            raise ToolError("--response-type is only for service exports")
+        response_type = rt
+    elif service:
+        response_type = "Singleton"
+    exports = [e for e in claims.nats.get("exports") or () if isinstance(e, dict)]
+    kind = njwt.SERVICE if service else njwt.STREAM
+    if any(e.get("subject") == subject and (e.get("type") or njwt.STREAM) == kind for e in exports):
+        raise ToolError(f"account {account!r} already exports {kind} {subject!r}")
+    exports.append(njwt.export_claim(subject, service=service, name=name, token_req=private,
+                                     response_type=response_type,
+                                     account_token_position=account_token_position))
+    return resign_account(store, account, now, exports=exports)
+
+
+def generate_activation(store: Store, account: str, subject: str, target: str, *,
+                        service: bool | None = None, expires: int = 0,
+                        now: float | None = None) -> str:
+    """`nsc generate activation`: a token letting account `target` (name in the store or
+    public key) import `subject` (an export of `account`, or a part of one)."""
+    seed, claims = store.account(account)
+    _, target_pub = resolve_account(store, target)
+    kinds = [(e.get("type") or njwt.STREAM) for e in claims.nats.get("exports") or ()
+             if isinstance(e, dict) and e.get("subject")
+             and njwt.subject_contained_in(subject, e["subject"])]
+    if service is None:
+        if not kinds:
+            raise ToolError(f"account {account!r} has no export containing {subject!r}")
+        kind = kinds[0]
+    else:
+        kind = njwt.SERVICE if service else njwt.STREAM
+        if kind not in kinds:
+            raise ToolError(f"account {account!r} has no {kind} export containing {subject!r}")
+    act = njwt.activation_claims(target_pub, subject, kind, expires=expires)
+    return njwt.encode(act, seed, now)
+
+
+def add_import(store: Store, account: str, src_account: str, remote_subject: str, *,
+               local_subject: str = "", service: bool = False, token: str = "", name: str = "",
+               now: float | None = None) -> njwt.Claims:
+    """`nsc add import`: account `account` imports `remote_subject` of `src_account` (name in
+    the store or public key), as `local_subject` if given; `token` = the activation JWT a
+    private export needs (checked here as the server will check it)."""
+    _, claims = store.account(account)
+    src_name, src_pub = resolve_account(store, src_account)
+    if src_pub == claims.subject:
+        raise ToolError("an account cannot import from itself")
+    kind = njwt.SERVICE if service else njwt.STREAM
+    imp = njwt.import_claim(src_pub, remote_subject, service=service, name=name,
+                            local_subject=local_subject, token=token.strip())
+    issues = njwt.import_issues(imp, claims.subject)
+    if issues:
+        raise ToolError("; ".join(issues))
+    if src_name:
+        exporter = store.account(src_name)[1]
+        export, _ = njwt.find_export(exporter, remote_subject, kind)
+        if export is None:
+            raise ToolError(f"account {src_name!r} has no {kind} export containing {remote_subject!r}")
+        if export.get("token_req") and not token:
+            raise ToolError(f"the {kind} export {export['subject']!r} of {src_name!r} is private: "
+                            f"pass --token (made by `actor-nats jwt generate activation`)")
+        reason, _ = njwt.check_import(exporter, claims.subject, imp, now)
+        if reason:
+            raise ToolError(reason)
+    imports = [i for i in claims.nats.get("imports") or () if isinstance(i, dict)
+               and not (i.get("account") == src_pub and i.get("subject") == remote_subject
+                        and i.get("type") == kind)]
+    imports.append(imp)
+    return resign_account(store, account, now, imports=imports)
+
+
 RESOLVER_TEMPLATE = """\
 # Operator named {op_name}
 operator: {op_jwt}
@@ -372,11 +501,41 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--data", type=parse_size, default=-1)
     u.add_argument("--payload", type=parse_size, default=-1)
 
+    e = add.add_parser("export", parents=[common], help="export a stream or service of an account")
+    e.add_argument("--account", "-a", required=True)
+    e.add_argument("--subject", "-s", required=True)
+    e.add_argument("--service", action="store_true", help="a service (default: a stream)")
+    e.add_argument("--private", action="store_true",
+                   help="importers need an activation token (token_req)")
+    e.add_argument("--response-type", choices=("singleton", "stream", "chunked"), default="",
+                   type=str.lower, help="service response type (default singleton)")
+    e.add_argument("--name", "-n", default="")
+    e.add_argument("--account-token-position", type=int, default=0,
+                   help="token of the subject that must be the importing account's key")
+
+    i = add.add_parser("import", parents=[common], help="import another account's export")
+    i.add_argument("--account", "-a", required=True, help="the importing account")
+    i.add_argument("--src-account", required=True, help="the exporting account (name or key)")
+    i.add_argument("--remote-subject", required=True, help="the subject as exported")
+    i.add_argument("--local-subject", default="", help="the subject in the importing account")
+    i.add_argument("--service", action="store_true")
+    i.add_argument("--token", default="", help="activation token file (or the JWT itself)")
+    i.add_argument("--name", "-n", default="")
+
     gen = sub.add_parser("generate", help="creds or resolver config").add_subparsers(dest="what", required=True)
     c = gen.add_parser("creds", parents=[common], help="print (or write) a user's .creds")
     c.add_argument("--account", "-a", required=True)
     c.add_argument("--name", "-n", required=True, help="user name")
     c.add_argument("--output-file", "-o")
+    ga = gen.add_parser("activation", parents=[common],
+                        help="an activation token for a private export")
+    ga.add_argument("--account", "-a", required=True, help="the exporting account")
+    ga.add_argument("--subject", "-s", required=True, help="the export's subject (or a part)")
+    ga.add_argument("--target-account", "-t", required=True, help="the importer (name or key)")
+    ga.add_argument("--service", action="store_true", default=None,
+                    help="(the export's kind is found from the subject otherwise)")
+    ga.add_argument("--expiry", type=parse_duration, default=None, help="valid for (30m, 12h, 7d)")
+    ga.add_argument("--output-file", "-o")
     g = gen.add_parser("config", parents=[common], help="resolver config to include in a server config")
     g.add_argument("--nats-resolver", action="store_true", help="(the default and only kind)")
     g.add_argument("--resolver-dir", default="./jwt", help="resolver dir (default ./jwt)")
@@ -466,6 +625,36 @@ def _run(args) -> int:
                          now=now)
         print(f"user {args.name!r} in account {args.account!r}")
         print(f"creds: {creds}")
+        return 0
+    if args.cmd == "add" and args.what == "export":
+        claims = add_export(store, args.account, args.subject, service=args.service,
+                            private=args.private, response_type=args.response_type,
+                            name=args.name, account_token_position=args.account_token_position)
+        kind = "service" if args.service else "stream"
+        print(f"added {'private' if args.private else 'public'} {kind} export {args.subject!r} "
+              f"to account {args.account!r} {claims.subject}")
+        return 0
+    if args.cmd == "add" and args.what == "import":
+        token = args.token
+        if token and len(token) < 4096 and Path(token).exists():
+            token = Path(token).read_text()
+        if token:
+            token = ncreds.parse_jwt(token)
+        add_import(store, args.account, args.src_account, args.remote_subject,
+                   local_subject=args.local_subject, service=args.service, token=token,
+                   name=args.name)
+        kind = "service" if args.service else "stream"
+        print(f"added {kind} import {args.remote_subject!r} from {args.src_account!r} "
+              f"to account {args.account!r}")
+        return 0
+    if args.cmd == "generate" and args.what == "activation":
+        expires = int(time.time() + args.expiry) if args.expiry else 0
+        token = generate_activation(store, args.account, args.subject, args.target_account,
+                                    service=args.service, expires=expires)
+        if args.output_file:
+            _write(Path(args.output_file), token + "\n")
+        else:
+            print(token)
         return 0
     if args.cmd == "generate" and args.what == "creds":
         seed, token = store.user(args.account, args.name)
