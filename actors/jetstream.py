@@ -331,7 +331,7 @@ _ERROR_EXTRA = {
 }
 NAMES_LIMIT, LIST_LIMIT = 1024, 256
 # Stream features the Stream actor does not implement yet: refused at create/update.
-_UNSUPPORTED = ("mirror", "sources")
+_UNSUPPORTED = ()
 
 
 def _resp(kind: str, body: dict | None = None, err: E.ApiError | None = None, after_error: dict | None = None) -> bytes:
@@ -355,6 +355,11 @@ def _check_supported(cfg: dict) -> None:
     for k in _UNSUPPORTED:
         if cfg.get(k):
             raise E.JSStreamInvalidConfigError(err=f"{k} is not supported by actor-nats yet")
+    # sources and mirrors are read within this server and account only
+    for src in ([cfg["mirror"]] if cfg.get("mirror") else []) + list(cfg.get("sources") or []):
+        if src.get("external") or src.get("domain"):
+            raise E.JSStreamInvalidConfigError(
+                err="sources and mirrors in another account or domain are not supported by actor-nats yet")
 
 
 def _ephemeral_name() -> str:
@@ -645,7 +650,7 @@ class JsApi(InternalClient, Actor):
             raise info
         self._advisory("STREAM.UPDATED", name, "modify")
         return {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
-                "state": info["state"], "ts": rfc3339(time.time_ns())}
+                "state": info["state"], **_origins(info), "ts": rfc3339(time.time_ns())}
 
     def api_stream_delete(self, account, req, name, subject=""):
         holder = self._need_stream(account, name)
@@ -679,7 +684,7 @@ class JsApi(InternalClient, Actor):
         return {"total": total, "offset": req.get("offset") or 0, "limit": limit,
                 "config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
                 "state": info["state"], "cluster": {"leader": self.ctx.server_name},
-                "ts": rfc3339(time.time_ns())}
+                **_origins(info), "ts": rfc3339(time.time_ns())}
 
     def api_stream_purge(self, account, req, name, subject=""):
         if name not in self._holders(account):
@@ -713,7 +718,7 @@ class JsApi(InternalClient, Actor):
             except E.ApiError:
                 continue
             out.append({"config": info["config"], "created": info["created"], "state": info["state"],
-                        "ts": rfc3339(time.time_ns())})
+                        **_origins(info), "ts": rfc3339(time.time_ns())})
         return {"total": len(names), "offset": offset, "limit": LIST_LIMIT, "streams": out}
 
     def api_msg_get(self, account, req, name, subject=""):
@@ -939,9 +944,14 @@ def _with_pause(info: dict) -> dict:
     return out
 
 
+def _origins(info: dict) -> dict:
+    """A StreamInfo's `mirror` or `sources` entry (as the Stream reports them)."""
+    return {k: info[k] for k in ("mirror", "sources") if k in info}
+
+
 def _create_body(info: dict, did_create: bool) -> dict:
     body = {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
-            "state": info["state"], "ts": rfc3339(time.time_ns())}
+            "state": info["state"], **_origins(info), "ts": rfc3339(time.time_ns())}
     if did_create:
         body["did_create"] = True
     return body

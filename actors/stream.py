@@ -185,6 +185,8 @@ class Stream(InternalClient, Supervisor):
         self._cons: dict[str, dict] = {}  # consumer name -> {"filters": [...], "acked": set()}
         self._timers: list = []
         self._sync_running = False
+        self._watchers: set[str] = set()  # paths of streams sourcing/mirroring this one
+        self._sources: dict[str, _Source] = {}  # what this stream sources (or mirrors)
         self._apply_config()
 
     def _apply_config(self) -> None:
@@ -220,6 +222,7 @@ class Stream(InternalClient, Supervisor):
         self._rebuild_dedupe()
         Supervisor.started(self)  # the consumers, from the store
         self._subscribe()
+        self._setup_sources()
         self._timers.append(gevent.spawn(self._ticker))
 
     def cleanup(self) -> None:
@@ -276,6 +279,8 @@ class Stream(InternalClient, Supervisor):
             gevent.sleep(EXPIRY_TICK)
             if self.config.get("max_age") or self.config.get("allow_msg_ttl"):
                 self._tell_self(("expire",))
+            if self._sources:
+                self._tell_self(("source_poll",))
             if self.config.get("storage") == "file" and time.monotonic() - last_sync >= interval:
                 last_sync = time.monotonic()
                 self._tell_self(("sync",))
@@ -327,7 +332,8 @@ class Stream(InternalClient, Supervisor):
     def _commit(self) -> None:
         """After a batch: one flush (the data is in the OS, not waiting for a timer or the sync
         interval), then at once one ipublish_many of the PubAcks, then one tell per consumer."""
-        if self._stored:
+        stored = self._stored
+        if stored:
             self._stored = False
             try:
                 self.store.flush()
@@ -337,6 +343,8 @@ class Stream(InternalClient, Supervisor):
         if self._acks:
             acks, self._acks = self._acks, []
             self.ipublish_many(acks, self.account)
+        if stored and self._watchers:
+            self._notify_watchers()
         if self._appended:
             msgs, self._appended = self._appended, []
             self._tell_consumers(("appended", msgs))
@@ -515,6 +523,203 @@ class Stream(InternalClient, Supervisor):
                 return True
         return False
 
+    # -- sources and mirror ------------------------------------------------------------------
+    #
+    # Within one account of this server. Only tells (streams may source each other): the
+    # sourcing stream D tells the origin O ("source_read", D's path, key, filters, start_seq,
+    # start_time, max), O answers ("source_data", key, msgs, next_seq, lag) and remembers D
+    # as a watcher, which it tells ("source_ready", O's name) after each stored batch. D also
+    # polls on its ticker (an origin that restarted or did not exist yet). Progress (the next
+    # origin sequence per source) is kept in the holder across actor restarts and recovered
+    # from the Nats-Stream-Source headers (sources) or the last sequence (mirror) at start.
+
+    def _setup_sources(self) -> None:
+        cfg = self.config
+        kept = self.holder.extra.setdefault("source_next", {})
+        olds = self._sources
+        self._sources = {}
+        specs = []
+        if cfg.get("mirror"):
+            specs.append(cfg["mirror"])
+        specs.extend(cfg.get("sources") or [])
+        if not specs:
+            return
+        sid = self.holder.extra.setdefault("source_id", _random_id(8))
+        mirror = bool(cfg.get("mirror"))
+        for spec in specs:
+            src = _Source(spec, mirror, sid)
+            prev = olds.get(src.key)
+            if prev is not None:
+                src.next_seq, src.active, src.lag, src.last = prev.next_seq, prev.active, prev.lag, prev.last
+            elif src.key in kept:
+                src.next_seq = kept[src.key]
+                src.last = src.next_seq - 1
+            self._sources[src.key] = src
+        missing = [k for k, v in self._sources.items() if not v.next_seq]
+        if missing:
+            self._recover_source_progress(missing)
+        # the first read is on the next tick: as the reference, a create or update answers
+        # before anything is sourced
+
+    def _recover_source_progress(self, keys: list[str]) -> None:
+        st = self.store.state()
+        if not st.msgs:
+            return
+        if self.config.get("mirror"):
+            self._sources[keys[0]].next_seq = st.last_seq + 1
+            return
+        by_hdr = {}
+        for k in keys:
+            for hk in self._sources[k].header_keys:
+                by_hdr[hk] = k
+        want = set(keys)
+        seq = st.last_seq
+        while seq >= st.first_seq and want:
+            m = self.store.load_msg(seq)
+            seq -= 1
+            if m is None or not m.hdr:
+                continue
+            v = parse_headers(m.hdr).get("Nats-Stream-Source")
+            if not v:
+                continue
+            f = v.split(" ")
+            if len(f) < 4 or not f[1].isdigit():
+                continue
+            k = by_hdr.get((f[0], f[2], f[3]))
+            if k in want:
+                self._sources[k].next_seq = int(f[1]) + 1
+                self._sources[k].last = int(f[1])
+                want.discard(k)
+
+    def _source_read(self, src: "_Source") -> None:
+        if src.inflight and time.monotonic() - src.asked < 2.0:
+            return
+        ref = registry.ref(f"{self.path.rsplit('/', 1)[0]}/{src.name}")
+        if ref is None:
+            return
+        src.inflight, src.asked = True, time.monotonic()
+        try:
+            ref.tell(("source_read", self.path, src.key, src.filters, src.next_seq, src.start_time,
+                      SOURCE_BATCH))
+        except Exception:
+            src.inflight = False
+
+    def _m_source_poll(self):
+        for src in self._sources.values():
+            self._source_read(src)
+
+    def _m_source_ready(self, origin: str):
+        for src in self._sources.values():
+            if src.name == origin:
+                self._source_read(src)
+
+    def _m_source_read(self, path: str, key: str, filters, start_seq: int, start_time: int, max_msgs: int):
+        """Origin side: the messages a sourcing or mirroring stream asks for, told back."""
+        self._watchers.add(path)
+        if start_seq <= 0:
+            start_seq = self._seq_for_time(start_time) if start_time else 1
+        msgs = self._m_load_next(filters, start_seq, max_msgs)
+        nxt = msgs[-1].seq + 1 if msgs else max(start_seq, 1)
+        lag = self._m_num_pending(filters, nxt)
+        ref = registry.ref(path)
+        if ref is None:
+            self._watchers.discard(path)
+            return None
+        try:
+            ref.tell(("source_data", key, msgs, nxt, lag))
+        except Exception:
+            self._watchers.discard(path)
+        return None
+
+    def _seq_for_time(self, ts: int) -> int:
+        """The first sequence stored at or after `ts` (binary search: times only grow)."""
+        st = self.store.state()
+        lo, hi = max(st.first_seq, 1), st.last_seq + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            m = self.store.load_next_msg("", mid)
+            if m is None:
+                hi = mid
+            elif m.ts >= ts:
+                hi = mid
+            else:
+                lo = m.seq + 1
+        return lo
+
+    def _notify_watchers(self) -> None:
+        for path in list(self._watchers):
+            ref = registry.ref(path)
+            if ref is None:
+                self._watchers.discard(path)
+                continue
+            try:
+                ref.tell(("source_ready", self.name))
+            except Exception:
+                self._watchers.discard(path)
+
+    def _m_source_data(self, key: str, msgs, next_seq: int, lag: int):
+        src = self._sources.get(key)
+        if src is None:
+            return None
+        src.inflight = False
+        src.active = time.time_ns()
+        src.lag = lag
+        for m in msgs:
+            if m.seq < src.next_seq:
+                continue  # an answer to an older request
+            self._store_sourced(src, m)
+            src.next_seq = m.seq + 1
+            src.last = m.seq
+        src.next_seq = max(src.next_seq, next_seq)
+        self.holder.extra.setdefault("source_next", {})[key] = src.next_seq
+        self._commit()
+        if len(msgs) >= SOURCE_BATCH or lag:
+            self._source_read(src)
+        return None
+
+    def _store_sourced(self, src: "_Source", m: StoredMsg) -> None:
+        subject, tr = src.map(m.subject)
+        try:
+            if src.mirror:
+                last = self.store.state().last_seq
+                if m.seq <= last:
+                    return
+                if m.seq > last + 1:
+                    self.store.skip_msg(m.seq - 1)
+                hdr, ts = m.hdr, m.ts
+                seq, ts = self.store.store_msg(subject, hdr, m.data, ts=ts)
+            else:
+                base = m.hdr[:-2] if m.hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
+                hdr = (base + b"Nats-Stream-Source: " + src.header(m.seq, tr, m.subject).encode()
+                       + b"\r\n\r\n")
+                seq, ts = self.store.store_msg(subject, hdr, m.data)
+        except StoreError as e:
+            log.warning("%s: sourced message %s > %d not stored: %s", self.path, src.name, m.seq, e)
+            return
+        self._stored = True
+        if self.config.get("retention", "limits") == "interest" and not self._interested(subject):
+            self.store.remove_msg(seq)
+            return
+        if self._cons:
+            self._appended.append(StoredMsg(subject, seq, ts, hdr, m.data))
+
+    def _sources_info(self) -> dict:
+        if not self._sources:
+            return {}
+        now = time.time_ns()
+        out = []
+        for src in self._sources.values():
+            e = {"name": src.name, "lag": src.lag}
+            if not src.mirror and src.last:
+                e["seq"] = src.last
+            e["active"] = now - src.active if src.active else -1
+            if src.spec.get("filter_subject"):
+                e["filter_subject"] = src.spec["filter_subject"]
+            if src.spec.get("subject_transforms"):
+                e["subject_transforms"] = src.spec["subject_transforms"]
+            out.append(e)
+        return {"mirror": out[0]} if self.config.get("mirror") else {"sources": out}
+
     # -- DIRECT.GET --------------------------------------------------------------------------
 
     def _on_direct_get(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
@@ -589,7 +794,9 @@ class Stream(InternalClient, Supervisor):
         if st.lost:
             state["lost"] = {"msgs": list(st.lost), "bytes": 0}
         state["consumer_count"] = len(self._cons)
-        return {"config": self.config, "created": rfc3339(self.holder.created), "state": state}
+        out = {"config": self.config, "created": rfc3339(self.holder.created), "state": state}
+        out.update(self._sources_info())
+        return out
 
     def _m_update(self, config: dict):
         old = self.config
@@ -601,6 +808,8 @@ class Stream(InternalClient, Supervisor):
         if old.get("subjects") != config.get("subjects") or old.get("allow_direct") != config.get("allow_direct"):
             self.iunsubscribe_all()
             self._subscribe()
+        if old.get("sources") != config.get("sources") or old.get("mirror") != config.get("mirror"):
+            self._setup_sources()
         self._tell_consumers(("stream_config", config))
         return self.info()
 
@@ -932,3 +1141,55 @@ def _parse_ttl(text: str) -> int | None:
 
 def file_store_dir(store_dir: str, account: str, name: str) -> str:
     return os.path.join(store_dir, "jetstream", account, "streams", name)
+
+
+SOURCE_BATCH = 256  # messages per source read
+
+
+class _Source:
+    """One entry of `sources` (or the `mirror`) and how far it has been read."""
+
+    def __init__(self, spec: dict, mirror: bool, source_id: str):
+        self.spec = spec
+        self.mirror = mirror
+        self.name = spec["name"]
+        self.source_id = source_id
+        fs = spec.get("filter_subject") or ""
+        trs = spec.get("subject_transforms") or []
+        self.transforms = [(t.get("src") or ">", t.get("dest") or "",
+                            jsapi.SubjectTransform(t.get("src") or "", t.get("dest") or "")) for t in trs]
+        self.filters = [t[0] for t in self.transforms] if self.transforms else ([fs] if fs else [""])
+        self.key = json.dumps([self.name, fs, [[t[0], t[1]] for t in self.transforms]])
+        if self.transforms:
+            self.header_keys = [(self.name, t[0], t[1] or ">") for t in self.transforms]
+        else:
+            self.header_keys = [(self.name, fs or ">", ">")]
+        self.next_seq = spec.get("opt_start_seq") or 0
+        st = spec.get("opt_start_time")
+        self.start_time = jsapi.parse_time_ns(st) if st else 0
+        self.inflight = False
+        self.asked = 0.0
+        self.active = 0
+        self.lag = 0
+        self.last = 0  # the last origin sequence stored
+
+    def map(self, subject: str):
+        """(stored subject, the transform used or None)."""
+        for t in self.transforms:
+            out = t[2].apply(subject)
+            if out is not None:
+                return out, t
+        return subject, None
+
+    def header(self, seq: int, tr, subject: str) -> str:
+        """Nats-Stream-Source: `<origin> <seq> <filter> <dest> <subject> <id>`, as the reference."""
+        if tr is not None:
+            filt, dest = tr[0], tr[1] or ">"
+        else:
+            filt, dest = (self.filters[0] or ">"), ">"
+        return f"{self.name} {seq} {filt} {dest} {subject} {self.source_id}"
+
+
+def _random_id(n: int) -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    return "".join(alphabet[b % 62] for b in os.urandom(n))

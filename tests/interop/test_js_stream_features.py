@@ -1,7 +1,9 @@
 """Stream features through nats-py, on actor-nats and on the reference (`-js -sd <tmp>`):
 republish (with and without headers_only, the Nats-* headers the reference adds) and
 subject_transform (wildcards and the mapping functions), the stored subjects read back with
-MSG.GET and through a consumer. Every test runs on both servers, so the reference proves each
+MSG.GET and through a consumer; sources (filters, transforms, start sequence and time, the
+Nats-Stream-Source header) and mirrors (same sequences, gaps and headers kept) within one
+server, and both after a restart. Every test runs on both servers, so the reference proves each
 expectation.
 """
 
@@ -13,7 +15,7 @@ import tempfile
 
 import nats
 import pytest
-from nats.js.api import RePublish, StreamConfig, SubjectTransform
+from nats.js.api import RePublish, StreamConfig, StreamSource, SubjectTransform
 
 from tests.interop.helpers import run
 
@@ -130,3 +132,160 @@ def test_transform_then_republish(js_server):
         await nc.close()
 
     run(main)
+
+
+async def _msgs(nc, stream: str, upto: int) -> dict:
+    """seq -> (subject, headers or {}, data) of the messages stored in `stream` up to `upto`."""
+    import base64
+
+    out = {}
+    for seq in range(1, upto + 1):
+        m = await nc.request(f"$JS.API.STREAM.MSG.GET.{stream}", json.dumps({"seq": seq}).encode())
+        d = json.loads(m.data)
+        if "message" not in d:
+            continue
+        mm = d["message"]
+        hdrs = base64.b64decode(mm.get("hdrs", "")).decode()
+        h = dict(line.split(": ", 1) for line in hdrs.split("\r\n")[1:] if line)
+        out[seq] = (mm["subject"], h, base64.b64decode(mm.get("data", "")))
+    return out
+
+
+async def _wait_count(js, stream: str, n: int, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if (await js.stream_info(stream)).state.messages >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{stream} has {(await js.stream_info(stream)).state.messages} messages, want {n}")
+
+
+def _sourced(msgs: dict) -> list:
+    """(subject, data, Nats-Stream-Source without its id, other headers) sorted."""
+    out = []
+    for subject, h, data in msgs.values():
+        h = dict(h)
+        src = h.pop("Nats-Stream-Source", "")
+        out.append((subject, data, " ".join(src.split(" ")[:5]), sorted(h.items())))
+    return sorted(out)
+
+
+def test_sources(js_server):
+    async def main():
+        nc = await nats.connect(js_server.url)
+        js = nc.jetstream()
+        await js.add_stream(name="O", subjects=["o.>"])
+        for i in range(5):
+            await js.publish(f"o.{i % 2}", f"m{i}".encode(), headers={"H": "3"} if i == 3 else None)
+        info = await js.add_stream(StreamConfig(name="S", subjects=["s.>"], sources=[
+            StreamSource(name="O", opt_start_seq=2, filter_subject="o.1"),
+            StreamSource(name="O", subject_transforms=[SubjectTransform(src="o.0", dest="zero")])]))
+        assert sorted(s.name for s in info.sources) == ["O", "O"]
+        await js.publish("s.x", b"own")
+        await js.publish("o.1", b"late")
+        await _wait_count(js, "S", 7)
+        assert _sourced(await _msgs(nc, "S", 8)) == [
+            ("o.1", b"late", "O 6 o.1 > o.1", []),
+            ("o.1", b"m1", "O 2 o.1 > o.1", []),
+            ("o.1", b"m3", "O 4 o.1 > o.1", [("H", "3")]),
+            ("s.x", b"own", "", []),
+            ("zero", b"m0", "O 1 o.0 zero o.0", []),
+            ("zero", b"m2", "O 3 o.0 zero o.0", []),
+            ("zero", b"m4", "O 5 o.0 zero o.0", []),
+        ]
+        info = await js.stream_info("S")
+        assert sorted((s.name, s.lag) for s in info.sources) == [("O", 0), ("O", 0)]
+        # a source that does not exist yet is read once it does
+        await js.add_stream(StreamConfig(name="LATER", subjects=["later"], sources=[StreamSource(name="P")]))
+        await js.add_stream(name="P", subjects=["p"])
+        await js.publish("p", b"x")
+        await _wait_count(js, "LATER", 1)
+        await nc.close()
+
+    run(main)
+
+
+def test_source_start_time(js_server):
+    async def main():
+        nc = await nats.connect(js_server.url)
+        js = nc.jetstream()
+        await js.add_stream(name="O", subjects=["o"])
+        for i in range(3):
+            await js.publish("o", f"old{i}".encode())
+        m = await nc.request("$JS.API.STREAM.MSG.GET.O", json.dumps({"seq": 3}).encode())
+        t3 = json.loads(m.data)["message"]["time"]
+        await asyncio.sleep(0.05)
+        await js.publish("o", b"new")
+        cfg = {"name": "S", "subjects": ["s"], "sources": [{"name": "O", "opt_start_time": t3}]}
+        r = json.loads((await nc.request("$JS.API.STREAM.CREATE.S", json.dumps(cfg).encode())).data)
+        assert "error" not in r
+        await _wait_count(js, "S", 2)
+        await asyncio.sleep(0.3)
+        assert [d for _, _, d in (await _msgs(nc, "S", 3)).values()] == [b"old2", b"new"]
+        await nc.close()
+
+    run(main)
+
+
+def test_mirror(js_server):
+    async def main():
+        nc = await nats.connect(js_server.url)
+        js = nc.jetstream()
+        await js.add_stream(name="O", subjects=["o.>"])
+        for i in range(5):
+            await js.publish(f"o.{i}", f"m{i}".encode(), headers={"H": "1"} if i == 1 else None)
+        await js.delete_msg("O", 3)
+        with pytest.raises(nats.js.errors.APIError) as e:
+            await js.add_stream(StreamConfig(name="BAD", subjects=["b"], mirror=StreamSource(name="O")))
+        assert e.value.err_code == 10034
+        info = await js.add_stream(StreamConfig(name="M", mirror=StreamSource(name="O")))
+        assert info.mirror.name == "O"
+        await js.publish("o.5", b"m5")
+        await _wait_count(js, "M", 5)
+        origin, mirror = await _msgs(nc, "O", 7), await _msgs(nc, "M", 7)
+        assert sorted(mirror) == [1, 2, 4, 5, 6]
+        assert mirror == origin
+        info = await js.stream_info("M")
+        assert (info.state.first_seq, info.state.last_seq, info.mirror.name, info.mirror.lag) == (1, 6, "O", 0)
+        # the mirror keeps the origin's timestamps
+        for seq in (1, 6):
+            a = json.loads((await nc.request("$JS.API.STREAM.MSG.GET.O", json.dumps({"seq": seq}).encode())).data)
+            b = json.loads((await nc.request("$JS.API.STREAM.MSG.GET.M", json.dumps({"seq": seq}).encode())).data)
+            assert a["message"]["time"] == b["message"]["time"]
+        await nc.close()
+
+    run(main)
+
+
+def test_sources_and_mirror_after_restart(impl, start_server):
+    """Nothing sourced or mirrored twice after a restart; what came in meanwhile follows."""
+    sd = tempfile.mkdtemp(prefix="an-js-")
+
+    async def fill(url):
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await js.add_stream(name="O", subjects=["o"])
+        await js.add_stream(StreamConfig(name="S", subjects=["s"], sources=[StreamSource(name="O")]))
+        await js.add_stream(StreamConfig(name="M", mirror=StreamSource(name="O")))
+        for i in range(4):
+            await js.publish("o", f"m{i}".encode())
+        await _wait_count(js, "S", 4)
+        await _wait_count(js, "M", 4)
+        await nc.close()
+
+    async def check(url):
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await js.publish("o", b"m4")
+        await _wait_count(js, "S", 5)
+        await _wait_count(js, "M", 5)
+        await asyncio.sleep(0.5)
+        assert (await js.stream_info("S")).state.messages == 5
+        assert (await js.stream_info("M")).state.last_seq == 5
+        assert [d for _, _, d in (await _msgs(nc, "S", 6)).values()] == [b"m0", b"m1", b"m2", b"m3", b"m4"]
+        await nc.close()
+
+    srv = start_server(impl, args=["-js", "-sd", sd])
+    run(fill, srv.url)
+    srv.stop()
+    srv = start_server(impl, args=["-js", "-sd", sd])
+    run(check, srv.url)
