@@ -502,10 +502,6 @@ def verify_user(token: str, account: Claims, now: float | None = None) -> Claims
 STREAM, SERVICE = "stream", "service"
 
 
-def _has_wildcards(subject: str) -> bool:
-    return any(t in ("*", ">") for t in subject.split("."))
-
-
 def subject_contained_in(subject: str, pattern: str) -> bool:
     """Every subject `subject` can match is also matched by `pattern` (the jwt library's
     IsContainedIn, the server's isSubsetMatch): a `*` in `subject` needs a `*` or `>` in
@@ -534,8 +530,6 @@ def _activation_issues(claims: Claims) -> list[str]:
     subject = str(nats.get("subject", "") or "")
     if kind not in (STREAM, SERVICE):
         issues.append(f'invalid export type: "{kind}"')
-    if kind == SERVICE and _has_wildcards(subject):
-        issues.append(f'services cannot have wildcard subject: "{subject}"')
     issues.extend(_subject_issues(subject))
     issuer_account = nats.get("issuer_account", "")
     if issuer_account and not is_public_key(issuer_account, ACCOUNT):
