@@ -459,3 +459,151 @@ def test_store_errors(tmp_path, capsys):
     assert "no operator in" in capsys.readouterr().err
     assert nsc.main(["jwt", "describe", "not-a-jwt"]) == 1
     assert "expected 3 chunks" in capsys.readouterr().err
+
+
+# -- activations, exports and imports -------------------------------------------------------
+
+@pytest.fixture
+def sharing():
+    """Exporter A (with a signing key), importer B, bystander C."""
+    k = {n: nj.create_seed("account") for n in ("A", "B", "C", "A_sk")}
+    k.update({n.lower(): pub(s) for n, s in k.items()})
+    return k
+
+
+def exporter_claims(k, exports, signing_keys=()):
+    op = nj.create_seed("operator")
+    return nj.decode(nj.encode(nj.account_claims(k["a"], "A", exports=exports,
+                                                 signing_keys=signing_keys), op, NOW))
+
+
+def test_activation_encode_decode(sharing):
+    k = sharing
+    token = nj.encode(nj.activation_claims(k["b"], "priv.>", "stream", expires=NOW + 60), k["A"], NOW)
+    claims = nj.decode_as(token, nj.ACTIVATION)
+    assert (claims.subject, claims.issuer, claims.expires) == (k["b"], k["a"], NOW + 60)
+    assert dict(claims.nats) == {"subject": "priv.>", "kind": "stream", "type": "activation", "version": 2}
+    assert b64json(token.split(".")[1])["name"] == "priv.>"
+    assert nj.validate(claims, NOW) == []
+    assert nj.validate(claims, NOW + 61) == ["claim is expired"]
+    with pytest.raises(nj.JWTError, match="expected subject to be an account"):
+        nj.encode(nj.activation_claims(pub(nj.create_seed("user")), "x", "stream"), k["A"])
+    with pytest.raises(nj.JWTError, match="unable to validate expected prefixes"):
+        nj.encode(nj.activation_claims(k["b"], "x", "stream"), nj.create_seed("user"))
+    bad = nj.decode(nj.encode(nj.activation_claims(k["b"], "x", "queue"), k["A"]))
+    assert nj.validate(bad) == ['invalid export type: "queue"']
+
+
+@pytest.mark.parametrize("subject,pattern,contained", [
+    ("a.b", "a.b", True), ("a.b", "a.*", True), ("a.b.c", "a.>", True), ("a.*", "a.>", True),
+    ("a.>", "a.>", True), ("a.*", "a.*", True), ("a", "a.>", False), ("a.>", "a.*", False),
+    ("a.b", "a.c", False), ("a.*", "a.b", False), ("a.b.c", "a.*", False), ("a", "a.b", False),
+])
+def test_subject_contained_in(subject, pattern, contained):
+    assert nj.subject_contained_in(subject, pattern) is contained
+
+
+def test_import_issues(sharing):
+    k = sharing
+
+    def act(target="b", subject="priv.>", kind="stream", key="A", **kw):
+        return nj.encode(nj.activation_claims(k[target], subject, kind, **kw), k[key])
+
+    def issues(token, **kw):
+        return nj.import_issues(nj.import_claim(k["a"], "priv.>", token=token, **kw), k["b"])
+
+    assert issues(act()) == []
+    assert issues(act(expires=NOW)) == []  # expiry is the server's check, not the JWT's
+    assert issues(act(key="A_sk", issuer_account=k["a"])) == []
+    assert issues(act(target="c")) == [
+        'activation token doesn\'t match account it is being included in, "priv.>"']
+    assert issues(act(key="C")) == ['activation token doesn\'t match account for import "priv.>"']
+    assert issues(act(kind="service")) == [
+        "mismatch between token import type service and type of import stream"]
+    assert issues(act(subject="priv.x")) == [
+        'activation token import subject "priv.x" doesn\'t match import "priv.>"']
+    assert issues("junk") == ['import "priv.>" contains an invalid activation token']
+    assert nj.import_issues({"subject": "x", "type": "queue"}, k["b"]) == [
+        'invalid import type: "queue"', "account to import from is not specified"]
+    # an account JWT carrying a bad import does not validate
+    op = nj.create_seed("operator")
+    bad = nj.decode(nj.encode(nj.account_claims(
+        k["b"], "B", imports=[nj.import_claim(k["a"], "priv.>", token=act(target="c"))]), op))
+    assert nj.validate(bad) == ['activation token doesn\'t match account it is being included in, "priv.>"']
+
+
+def test_check_import(sharing):
+    k = sharing
+    exports = [nj.export_claim("pub.>"), nj.export_claim("priv.>", token_req=True),
+               nj.export_claim("svc.*", service=True, token_req=True, response_type="Stream"),
+               nj.export_claim("acc.*.>", account_token_position=2)]
+    a = exporter_claims(k, exports, signing_keys=[k["a_sk"]])
+
+    def act(target="b", subject="priv.>", kind="stream", key="A", **kw):
+        return nj.encode(nj.activation_claims(k[target], subject, kind, **kw), k[key], NOW)
+
+    def check(subject, token="", service=False, importer="b", exporter=a):
+        imp = nj.import_claim(k["a"], subject, service=service, token=token)
+        return nj.check_import(exporter, k[importer], imp, NOW + 1)
+
+    assert check("pub.>") == ("", 0)
+    assert check("pub.x.y") == ("", 0)  # a part of a public export
+    assert check("nope") == ("stream import not authorized", 0)
+    assert check("priv.>", service=True)[0] == "service import not authorized"  # kind differs
+    assert check("priv.>")[0] == "stream import not authorized (no activation token)"
+    assert check("priv.>", act()) == ("", 0)
+    assert check("priv.>", act(expires=NOW + 100)) == ("", NOW + 100)
+    assert check("priv.x", act(subject="priv.x")) == ("", 0)  # a subset of the export
+    assert check("priv.>", act(expires=NOW))[0] == "stream import not authorized (claim is expired)"
+    assert check("priv.>", act(target="c"))[0].startswith("stream import not authorized (activation")
+    assert check("priv.>", act(key="A_sk", issuer_account=k["a"])) == ("", 0)
+    untrusted = act(key="C", issuer_account=k["a"])  # names A, but C's key is not A's
+    assert check("priv.>", untrusted)[0] == "stream import not authorized (activation signed by an unknown key)"
+    svc = act(subject="svc.echo", kind="service")
+    assert check("svc.echo", svc, service=True) == ("", 0)
+    assert check("acc.%s.x" % k["b"]) == ("", 0)
+    assert check("acc.%s.x" % k["c"])[0] == "stream import not authorized"
+    assert check("acc.*.>")[0] == "stream import not authorized"
+    assert nj.check_import(None, k["b"], nj.import_claim(k["a"], "pub.>"), NOW)[0] == "account not found"
+    # revocations on the export: the importer's key or "*", at or after the activation's iat
+    for who, at, revoked in ((k["b"], NOW, True), ("*", NOW, True), (k["b"], NOW - 1, False),
+                             (k["c"], NOW, False)):
+        revoking = exporter_claims(k, [nj.export_claim("priv.>", token_req=True, revocations={who: at})])
+        reason, _ = check("priv.>", act(), exporter=revoking)
+        assert (reason == "stream import not authorized (activation revoked)") is revoked, (who, at)
+
+
+def test_tooling_exports_imports_activations(tmp_path):
+    store = nsc.Store(tmp_path / "nsc")
+    nsc.init(store, now=NOW)
+    for name in ("A", "B"):
+        nsc.add_account(store, name, now=NOW)
+    a = nsc.add_export(store, "A", "priv.>", private=True, now=NOW + 1)
+    a = nsc.add_export(store, "A", "svc.echo", service=True, response_type="chunked", now=NOW + 1)
+    assert a.nats["exports"] == [
+        {"name": "priv.>", "subject": "priv.>", "type": "stream", "token_req": True},
+        {"name": "svc.echo", "subject": "svc.echo", "type": "service", "response_type": "Chunked"}]
+    assert list(a.nats)[:2] == ["exports", "limits"]  # Go's field order kept
+    with pytest.raises(nsc.ToolError, match="already exports"):
+        nsc.add_export(store, "A", "priv.>")
+    with pytest.raises(nsc.ToolError, match="is private"):
+        nsc.add_import(store, "B", "A", "priv.>")
+    with pytest.raises(nsc.ToolError, match="no stream export"):
+        nsc.add_import(store, "B", "A", "other")
+    token = nsc.generate_activation(store, "A", "priv.x", "B", now=NOW + 2)
+    act = nj.decode_as(token, nj.ACTIVATION)
+    assert (act.subject, act.nats["subject"], act.nats["kind"]) == (store.account("B")[1].subject,
+                                                                   "priv.x", "stream")
+    with pytest.raises(nsc.ToolError, match="no export containing"):
+        nsc.generate_activation(store, "A", "other", "B")
+    with pytest.raises(nsc.ToolError, match="doesn't match account it is being included in"):
+        nsc.add_import(store, "A", "B", "priv.x", token=token)  # (A cannot use B's token)
+    b = nsc.add_import(store, "B", store.account("A")[1].subject, "priv.x", token=token,
+                       now=NOW + 3)
+    b = nsc.add_import(store, "B", "A", "svc.echo", service=True, local_subject="echo", now=NOW + 3)
+    imports = b.nats["imports"]
+    assert [(i["subject"], i["type"], i.get("local_subject"), bool(i.get("token"))) for i in imports] == [
+        ("priv.x", "stream", None, True), ("svc.echo", "service", "echo", False)]
+    assert nj.validate(b, NOW + 4) == []
+    exporter = store.account("A")[1]
+    assert nj.check_import(exporter, b.subject, imports[0], NOW + 4) == ("", 0)
