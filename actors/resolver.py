@@ -50,7 +50,6 @@ CLAIMS_UPDATE = "$SYS.REQ.CLAIMS.UPDATE"
 LOOKUP = "$SYS.REQ.ACCOUNT.*.CLAIMS.LOOKUP"
 LIST = "$SYS.REQ.CLAIMS.LIST"
 DELETE = "$SYS.REQ.CLAIMS.DELETE"
-JSAPI_RESTARTS, JSAPI_RESTART_PERIOD = 4, 5.0  # JetStream API restarts for new accounts
 
 
 def account_clients(ctx) -> dict:
@@ -80,8 +79,6 @@ class Resolver(Actor, InternalClient):
         self._fetches: dict[str, dict] = {}  # account -> {waiters, timer, sid, start}
         self._inbox = "$SYS._INBOX." + secrets.token_hex(8)
         self._seq = 0
-        self._jsapi_timer = None
-        self._jsapi_restarts: list[float] = []
 
     def describe(self) -> dict:
         return {"type": self.res.type if self.res else "", "accounts": len(getattr(self, "tokens", {}))}
@@ -131,8 +128,6 @@ class Resolver(Actor, InternalClient):
             self.isubscribe(self._inbox + ".*", self._on_lookup_reply, account=sys_acc)
 
     def cleanup(self) -> None:
-        if self._jsapi_timer is not None:
-            self._jsapi_timer.kill(block=False)
         for f in self._fetches.values():
             if f.get("timer") is not None:
                 f["timer"].kill(block=False)
@@ -153,9 +148,6 @@ class Resolver(Actor, InternalClient):
             return None
         if kind == "jwts":
             return dict(self.tokens)
-        if kind == "restart_jsapi":
-            self._jsapi_timer = None
-            self._restart_jsapi()
             return None
         return super().handle(message)
 
@@ -200,19 +192,9 @@ class Resolver(Actor, InternalClient):
         self.ctx.accounts = table
         tell("/server/accounts", ("options", self.ctx.options))
         new_names = set(table.names()) - set(old.names())
-        if new_names and self.ctx.options.jetstream.enabled and self._jsapi_timer is None:
-            # the JetStream API subscribes per account when it starts: restart it so it serves
-            # the new accounts too (its state is derived). At most JSAPI_RESTARTS per
-            # JSAPI_RESTART_PERIOD (later ones are merged into one, delayed), so a push of many
-            # accounts stays far inside its supervisor's restart budget.
-            now = time.monotonic()
-            recent = [t for t in self._jsapi_restarts if now - t < JSAPI_RESTART_PERIOD]
-            self._jsapi_restarts = recent
-            delay = 0.0 if len(recent) < JSAPI_RESTARTS else recent[0] + JSAPI_RESTART_PERIOD - now
-            if delay <= 0:
-                self._restart_jsapi()
-            else:
-                self._jsapi_timer = gevent.spawn_later(delay, self._tell_self, ("restart_jsapi",))
+        if new_names and self.ctx.options.jetstream.enabled:
+            for name in sorted(new_names):  # the JetStream API subscribes each new account's API
+                tell("/server/jetstream/api", ("account_enabled", name))
         clients = account_clients(self.ctx)
         for pub in changed:
             conns = clients.get(pub) or {}
@@ -228,15 +210,6 @@ class Resolver(Actor, InternalClient):
                     ref.tell(msg)
                 except pykka.ActorDeadError:
                     pass
-
-    def _restart_jsapi(self) -> None:
-        self._jsapi_restarts.append(time.monotonic())
-        ref = registry.ref("/server/jetstream/api")
-        if ref is not None:
-            try:
-                ref.stop(block=False)
-            except pykka.ActorDeadError:
-                pass
 
     # -- replies -------------------------------------------------------------------------------
 
