@@ -316,12 +316,16 @@ class Stream(InternalClient, Supervisor):
 
     # -- messages ----------------------------------------------------------------------------
 
-    def handle_other(self, message):
-        kind = message[0]
-        if kind == "msgs":
+    def handle(self, message):
+        # the publish path first, before the supervisor's own message types
+        if type(message) is tuple and message[0] == "msgs":
             self._ideliver(message[1])
             self._commit()
             return None
+        return Supervisor.handle(self, message)
+
+    def handle_other(self, message):
+        kind = message[0]
         if self.internal_handle(message):
             return None
         fn = getattr(self, "_m_" + kind, None)
