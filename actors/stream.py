@@ -202,6 +202,7 @@ class Stream(InternalClient, Supervisor):
         rp = cfg.get("republish")
         self._republish = jsapi.SubjectTransform(rp.get("src", ""), rp.get("dest", "")) if rp else None
         self._rp_headers_only = bool(rp and rp.get("headers_only"))
+        self._no_ack = bool(cfg.get("no_ack"))  # no PubAck, not even an error, as the reference
         self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new"
                           or cfg.get("retention", "limits") == "interest"
                           or self._transform is not None or self._republish is not None)
@@ -372,6 +373,8 @@ class Stream(InternalClient, Supervisor):
     def _on_publish(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
         """The common case (no headers, no rule that looks at the stream's state first) here;
         everything else in _publish."""
+        if self._no_ack:
+            reply = None
         if hdr or not self._fast:
             return self._publish(subject, reply, hdr, data)
         if len(data) > self._max_size:

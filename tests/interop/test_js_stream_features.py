@@ -289,3 +289,18 @@ def test_sources_and_mirror_after_restart(impl, start_server):
     srv.stop()
     srv = start_server(impl, args=["-js", "-sd", sd])
     run(check, srv.url)
+
+
+def test_no_ack(js_server):
+    """no_ack: the message is stored and nothing answers, not even an error."""
+    async def main():
+        nc = await nats.connect(js_server.url)
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="N", subjects=["n"], no_ack=True, max_msg_size=3))
+        for body in (b"ok", b"toolong"):
+            with pytest.raises(nats.errors.TimeoutError):
+                await nc.request("n", body, timeout=0.3)
+        assert (await js.stream_info("N")).state.messages == 1
+        await nc.close()
+
+    run(main)
