@@ -625,9 +625,12 @@ class Stream(InternalClient, Supervisor):
         self._watchers.add(path)
         if start_seq <= 0:
             start_seq = self._seq_for_time(start_time) if start_time else 1
-        msgs = self._m_load_next(filters, start_seq, max_msgs)
+        msgs = self._m_load_next(filters, start_seq, max_msgs, SOURCE_MAX_BYTES)
         nxt = msgs[-1].seq + 1 if msgs else max(start_seq, 1)
-        lag = self._m_num_pending(filters, nxt)
+        if not any(filters):  # (deleted messages counted: the count walks the sequences)
+            lag = max(self.store.state().last_seq - nxt + 1, 0)
+        else:
+            lag = self._m_num_pending(filters, nxt)
         ref = registry.ref(path)
         if ref is None:
             self._watchers.discard(path)
@@ -680,7 +683,7 @@ class Stream(InternalClient, Supervisor):
         src.next_seq = max(src.next_seq, next_seq)
         self.holder.extra.setdefault("source_next", {})[key] = src.next_seq
         self._commit()
-        if len(msgs) >= SOURCE_BATCH or lag:
+        if msgs and (len(msgs) >= SOURCE_BATCH or lag):
             self._source_read(src)
         return None
 
@@ -1151,6 +1154,7 @@ def file_store_dir(store_dir: str, account: str, name: str) -> str:
 
 
 SOURCE_BATCH = 256  # messages per source read
+SOURCE_MAX_BYTES = 8 << 20  # and at most this many bytes (but always one message)
 
 
 class _Source:
