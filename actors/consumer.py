@@ -215,6 +215,11 @@ class Consumer(InternalClient, Actor):
         self.idle_heartbeat = int(c.get("idle_heartbeat") or 0)
         self.inactive_threshold = int(c.get("inactive_threshold") or 0)
         self.durable = bool(c.get("durable_name"))
+        pu = c.get("pause_until")
+        try:
+            self.pause_until = parse_rfc3339(pu) if pu else 0  # ns; nothing delivered before
+        except (ValueError, TypeError):
+            self.pause_until = 0
         # pull deliveries may take _pull_fast (nothing per message but the message itself)
         self._fast_ok = not self.headers_only and self.rate_limit <= 0 and not self.replay_original
 
@@ -392,6 +397,9 @@ class Consumer(InternalClient, Actor):
             self._on_interest(message[1], message[2])
         elif kind == "kick":
             pass
+        elif kind == "pause":  # CONSUMER.PAUSE, after its ("update_config", config)
+            self.pause_until = message[1]
+            self._arm_later(time.time_ns())
         elif kind == "msgs":
             self._on_msgs(message[1])
             if self._ackq:
@@ -576,6 +584,8 @@ class Consumer(InternalClient, Actor):
             self._arm(self.hb_next)
         if self.held is not None or self.not_before > now:
             self._arm(self.not_before)
+        if self.pause_until > now:
+            self._arm(self.pause_until)
         if self.inactive_threshold and not self.durable:
             # inactive: when the threshold is reached; active: look again after a threshold
             self._arm(self.inactive_since + self.inactive_threshold if self._inactive()
@@ -1155,6 +1165,10 @@ class Consumer(InternalClient, Actor):
     # -- delivery ----------------------------------------------------------------------------
 
     def _can_deliver(self) -> bool:
+        if self.pause_until:
+            if time.time_ns() < self.pause_until:
+                return False
+            self.pause_until = 0
         if self.deliver_subject:
             if not self.push_active:
                 return False
@@ -1170,8 +1184,8 @@ class Consumer(InternalClient, Actor):
         now = 0
         sent = 0
         while True:
-            if self._fast_ok and self.buf and self.waiting and not self.deliver_subject \
-                    and self.held is None and not self.rdq and not self.lss and not self.not_before:
+            if self._fast_ok and self.buf and self.waiting and not self.deliver_subject and self.held is None \
+                    and not self.rdq and not self.lss and not self.not_before and not self.pause_until:
                 sent += self._pull_fast(1024 - sent)
                 if sent >= 1024:
                     self.actor_ref.tell(("tick",))

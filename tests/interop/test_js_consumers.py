@@ -593,6 +593,30 @@ def test_replay_original(js_server):
 
 # -- lifecycle -------------------------------------------------------------------------------
 
+def test_paused_consumer_delivers_nothing_until_resumed(js_server):
+    """CONSUMER.PAUSE: a paused pull consumer keeps the pull request and delivers nothing;
+    once resumed the request is served."""
+    async def main():
+        async with Clients(js_server.url) as clients:
+            nc = await clients.connect()
+            js = nc.jetstream()
+            s = await _stream(js)
+            await _publish(js, f"{s}.a", 2)
+            psub = await js.pull_subscribe(f"{s}.>", durable="PZ")
+            until = datetime.fromtimestamp(time.time() + 60, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            paused = await js.pause_consumer(s, "PZ", until)
+            assert paused.paused is True
+            with pytest.raises(nats.errors.TimeoutError):
+                await psub.fetch(1, timeout=0.5)
+            info = await js.consumer_info(s, "PZ")
+            assert info.delivered.consumer_seq == 0 and info.num_pending == 2
+            await js.resume_consumer(s, "PZ")
+            msgs = await psub.fetch(2, timeout=TIMEOUT)
+            assert [m.data for m in msgs] == [b"m0", b"m1"]
+
+    run(main)
+
+
 def test_ephemeral_pull_consumer_inactive_threshold(js_server):
     async def main():
         async with Clients(js_server.url) as clients:
