@@ -331,6 +331,10 @@ class IndexedStore(StreamStore):
         return self._read(seq, entry)
 
     def load_next_msg(self, filter: str, start_seq: int) -> StoredMsg | None:
+        if not filter or filter == ">":
+            e = self._msgs.get(start_seq)
+            if e is not None:  # the common case: an unfiltered read with no gap at start
+                return self._read(start_seq, e)
         start = max(start_seq, self._first)
         if start > self._last or not self._msgs:
             return None
