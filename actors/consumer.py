@@ -526,6 +526,7 @@ class Consumer(InternalClient, Actor):
         batches: dict[int, list] = {}
         known: dict[str, tuple] = {}  # subject -> (bytes, its shard's batch), for this call
         enc: dict[str, bytes] = {}  # displayed subject -> bytes
+        sizes: dict[int, bytes] = {}  # payload size -> its digits
         for subject, reply, hdr, data, display in msgs:
             k = known.get(subject)
             if k is None:
@@ -537,17 +538,30 @@ class Consumer(InternalClient, Actor):
                 k = known[subject] = (subj, batch)
             subj, batch = k
             rep = reply.encode() if reply else None
-            if hdr:
-                payload = hdr + data
-                ev = (HPUB, subj, rep, len(hdr), str(len(payload)).encode(), payload)
-            else:
-                ev = (PUB, subj, rep, str(len(data)).encode(), data)
+            disp = None
             if display and display != subject:
                 disp = enc.get(display)
                 if disp is None:
                     disp = enc[display] = display.encode()
-                ev = ev + (disp,)
-            batch.append(ev)
+            if hdr:
+                payload = hdr + data
+                n = len(payload)
+                size = sizes.get(n)
+                if size is None:
+                    size = sizes[n] = str(n).encode()
+                if disp is None:
+                    batch.append((HPUB, subj, rep, len(hdr), size, payload))
+                else:
+                    batch.append((HPUB, subj, rep, len(hdr), size, payload, disp))
+            else:
+                n = len(data)
+                size = sizes.get(n)
+                if size is None:
+                    size = sizes[n] = str(n).encode()
+                if disp is None:
+                    batch.append((PUB, subj, rep, size, data))
+                else:
+                    batch.append((PUB, subj, rep, size, data, disp))
         for idx, batch in batches.items():
             ref = shards.refs[idx]
             if ref is None:
