@@ -131,7 +131,7 @@ class Consumer(InternalClient, Actor):
         self.dseq = 1  # next consumer sequence
         self.adflr = 0
         self.asflr = 0
-        self.pending: dict[int, list] = {}  # sseq -> [dseq of first delivery, last delivery ts]
+        self.pending: dict[int, tuple] = {}  # sseq -> (dseq of first delivery, last delivery ts)
         self._pq: deque = deque()  # pending's keys in the order added (ascending), some gone
         self.rdc: dict[int, int] = {}  # sseq -> deliveries so far (kept while > 1 or pending)
         self.rdq: deque = deque()  # sseqs waiting for redelivery
@@ -289,7 +289,7 @@ class Consumer(InternalClient, Actor):
         self.adflr = st.ack_floor_consumer
         self.asflr = st.ack_floor_stream
         # in stream sequence order: the first key is the lowest pending (see _low)
-        self.pending = {s: [d, ts] for s, (d, ts) in sorted(st.pending.items())}
+        self.pending = {s: (d, ts) for s, (d, ts) in sorted(st.pending.items())}
         self._pq = deque(self.pending)
         self.rdc = dict(st.redelivered)
         self.last_delivered_sseq = st.delivered_stream
@@ -510,7 +510,7 @@ class Consumer(InternalClient, Actor):
             delivered_stream=self.last_delivered_sseq if not self.lss else self.sseq - 1,
             ack_floor_consumer=self.adflr,
             ack_floor_stream=self.asflr,
-            pending={s: (p[0], p[1]) for s, p in self.pending.items()},
+            pending=dict(self.pending),  # (dseq, ts) tuples: nothing to copy inside
             redelivered={s: n for s, n in self.rdc.items() if n > 1},
         )
         st.delivered_stream = max(st.delivered_stream, self.sseq - 1)
@@ -891,7 +891,7 @@ class Consumer(InternalClient, Actor):
             elif kind == "progress":
                 p = self.pending.get(sseq)
                 if p is not None:
-                    p[1] = now  # resets ack_wait
+                    self.pending[sseq] = (p[0], now)  # resets ack_wait
                     self._arm(now + self._wait_for(self.rdc.get(sseq, 1)))
             elif kind == "next":
                 self._ack(sseq, dseq, now)
@@ -984,7 +984,7 @@ class Consumer(InternalClient, Actor):
             "consumer_seq": dseq, "stream_seq": sseq, "deliveries": dc})
         if delay > 0:
             # due when ts + wait == now + delay
-            p[1] = now + delay - self._wait_for(self.rdc.get(sseq, 1))
+            self.pending[sseq] = (p[0], now + delay - self._wait_for(self.rdc.get(sseq, 1)))
             self._arm(now + delay)
         else:
             self._queue_redelivery(sseq)
@@ -1277,10 +1277,10 @@ class Consumer(InternalClient, Actor):
                 if track:
                     p = pending.get(seq)
                     if p is None:
-                        pending[seq] = [dseq, now]
+                        pending[seq] = (dseq, now)
                         pq.append(seq)
                     else:
-                        p[1] = now
+                        pending[seq] = (p[0], now)
                 else:
                     self.adflr, self.asflr = dseq, max(self.asflr, seq)
                     self._acked_out.append(seq)
@@ -1460,10 +1460,10 @@ class Consumer(InternalClient, Actor):
         else:
             p = self.pending.get(msg.seq)
             if p is None:
-                self.pending[msg.seq] = [dseq, now]
+                self.pending[msg.seq] = (dseq, now)
                 self._pq.append(msg.seq)
             else:
-                p[1] = now
+                self.pending[msg.seq] = (p[0], now)
             if dc > 1:
                 self.rdc[msg.seq] = dc
             at = now + (self._wait_for(dc) if self.backoff else self.ack_wait)
