@@ -15,7 +15,7 @@ A push consumer delivers only while its deliver subject has interest, as the ref
 (push_bound in INFO): it asks the shard that owns the subject at start, after a config update
 and for INFO (when subscriptions changed since it last asked), probes it with a tell on timer
 ticks (heartbeat, inactivity) while bound, and while unbound polls the router's interest
-generation (1 ms doubling to 250 ms), probing only when it moved. A delivery that still finds
+generation (0.25 ms doubling to 250 ms), probing only when it moved. A delivery that still finds
 no subscriber (the last one left while it was in flight) comes back as a no-responder notice:
 the deliveries from it on are undone and the consumer is unbound.
 
@@ -76,7 +76,7 @@ FC_BYTES = 1 << 20  # push flow control: a request after this many bytes ...
 FC_STALL_BYTES = 2 << 20  # ... and no more deliveries past this many without a response
 ASK_TIMEOUT = 10.0
 PLOG_MAX = 8192  # push deliveries remembered, to undo those that found no subscriber
-POLL_MIN = 1_000_000  # push without interest: ns between looks at the interest generation, ...
+POLL_MIN = 250_000  # push without interest: ns between looks at the interest generation, ...
 POLL_MAX = 250_000_000  # ... doubling up to this
 
 _ST_NO_MESSAGES = b"NATS/1.0 404 No Messages\r\n\r\n"
