@@ -1094,8 +1094,11 @@ def _valid_transform(src: str, dest: str) -> bool:
         return False
     for m in _MAPPING_FN.finditer(dest):
         args = [a.strip() for a in m.group(2).split(",") if a.strip()]
-        for a in args[:1]:
-            if a.isdigit() and int(a) > nwc and m.group(1).lower() in ("wildcard", "partition"):
+        fn = m.group(1).lower()
+        # wildcard(N) names a wildcard; partition(buckets, N, ...) names wildcards after the count
+        refs = args[:1] if fn == "wildcard" else args[1:] if fn == "partition" else []
+        for a in refs:
+            if a.isdigit() and int(a) > nwc:
                 return False
     plain = _MAPPING_FN.sub("X", dest)
     for ref in re.findall(r"\$(\d+)", plain):
