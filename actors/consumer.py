@@ -241,7 +241,9 @@ class Consumer(InternalClient, Actor):
             self._recover()
         else:
             self._select_start()
-            self._persist_now()
+            # the start position, written by the writer like any change (a file store's
+            # fsync stays off the create request's path)
+            self._dirty = True
         acc = self.account
         self._ack_sid = self.isubscribe(f"{ACK_PREFIX}.{self.stream}.{self.name}.>", self._on_ack, account=acc)
         self._sids.append(self._ack_sid)
