@@ -78,6 +78,7 @@ ASK_TIMEOUT = 10.0
 PLOG_MAX = 8192  # push deliveries remembered, to undo those that found no subscriber
 POLL_MIN = 250_000  # push without interest: ns between looks at the interest generation, ...
 POLL_MAX = 250_000_000  # ... doubling up to this
+PROBE_LOST = 1_000_000_000  # a probe not answered by then is sent again (its shard restarted)
 
 _ST_NO_MESSAGES = b"NATS/1.0 404 No Messages\r\n\r\n"
 _ST_FC = b"NATS/1.0 100 FlowControl Request\r\n\r\n"
@@ -158,6 +159,7 @@ class Consumer(InternalClient, Actor):
         # one is sent only when the router's interest generation moved since the last answer
         self._igen = None  # interest generation the last probe was sent at (None: unknown)
         self._probe_token = None  # that of the probe in flight
+        self._probe_at = 0  # when it was sent
         self._poll_at = 0  # without interest: when to look at the generation again
         self._poll_backoff = POLL_MIN
         # last_per_subject start: (num_pending, len(lss)) counted by the stream; while nothing
@@ -606,8 +608,11 @@ class Consumer(InternalClient, Actor):
             # inactive: when the threshold is reached; active: look again after a threshold
             self._arm(self.inactive_since + self.inactive_threshold if self._inactive()
                       else now + self.inactive_threshold)
-        if self.deliver_subject and not self.push_active and self._probe_token is None:
-            self._arm(max(self._poll_at, now))
+        if self.deliver_subject:
+            if self._probe_token is not None:
+                self._arm(self._probe_at + PROBE_LOST)
+            elif not self.push_active:
+                self._arm(max(self._poll_at, now))
 
     def _on_tick(self) -> None:
         now = time.time_ns()
@@ -644,6 +649,9 @@ class Consumer(InternalClient, Actor):
                     self.inactive_since = now
         # push interest: without it, look for a subscriber when the poll is due; with it, make
         # sure it is still there (a tick is a heartbeat or an inactivity check)
+        if self._probe_token is not None and now - self._probe_at >= PROBE_LOST:
+            self._probe_token = None
+            self._igen = None  # ask again
         if self.deliver_subject and self._probe_token is None:
             if not self.push_active:
                 if now >= self._poll_at:
@@ -1051,6 +1059,7 @@ class Consumer(InternalClient, Actor):
         if ref is None:
             return False
         self._probe_token = gen
+        self._probe_at = time.time_ns()
         try:
             ref.tell(("interest", self.account, subj, self.actor_ref, gen))
         except pykka.ActorDeadError:
