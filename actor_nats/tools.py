@@ -50,7 +50,7 @@ def render(tree: dict, colour: bool = False) -> str:
         depth = a["path"].count("/") - 1
         name = "  " * depth + a["path"].rsplit("/", 1)[-1]
         extra = []
-        for key in ("ip", "port", "name", "index", "listen", "http_port", "config_file"):
+        for key in ("ip", "port", "name", "account", "index", "listen", "http_port", "config_file"):
             if a.get(key) not in (None, ""):
                 extra.append(f"{key}={a[key]}")
         rows.append((name, a["kind"], a["state"], str(a["mailbox"]), str(a["received"]),

@@ -35,7 +35,7 @@ from ..protocol.ids import nonce as new_nonce
 from . import auth as authn
 from .monitor import go_duration
 from .router import Subscription
-from .runtime import Actor, tell
+from .runtime import Actor, registry, tell
 
 log = logging.getLogger("actor_nats")
 TRACE = 5  # the TRC level (actors/log.py)
@@ -463,6 +463,12 @@ class Client(Actor):
         if not self._authorize(opts):
             return False
         self.connect_received = True
+        entry = registry.get(self.path)  # the tree shows the client's name and account
+        if entry is not None and entry.ref is self.actor_ref:
+            if self.name:
+                entry.info["name"] = self.name
+            if self.account != "$G":
+                entry.info["account"] = self.account
         tell("/server/system", ("client_connect", self.conn_info(False), self.identity))
         if self.verbose:
             self._send_ctl(OK_FRAME)
