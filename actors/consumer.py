@@ -55,6 +55,7 @@ from ..protocol.ids import server_id as _random_id
 from ..protocol.jsapi import (PullRequestError, check_pull_request, format_time as rfc3339, parse_ack, parse_ack_reply, parse_pull_request,
                               parse_time_ns as parse_rfc3339)
 from ..protocol.parser import HPUB, PUB
+from .shard import HPUB_AS, PUB_AS
 from ..protocol.subjects import subject_matches
 from ..store.base import ConsumerState, StoredMsg
 from ..store.file import FileConsumerStore
@@ -524,7 +525,7 @@ class Consumer(InternalClient, Actor):
         """Publish (subject, reply, hdr, data, display) tuples in order; with a reply they
         ask for no-responder notices, which is how a push consumer learns it lost its
         subscriber. `display` is the subject the receiver sees (the stored message's own
-        subject), carried as an extra element of the event."""
+        subject), carried as an extra element of a PUB_AS/HPUB_AS event (see actors/shard.py)."""
         shards = self.ctx.shards
         info = (self.icid, self.actor_ref, True, True, -1, self.account)
         batches: dict[int, list] = {}
@@ -556,7 +557,7 @@ class Consumer(InternalClient, Actor):
                 if disp is None:
                     batch.append((HPUB, subj, rep, len(hdr), size, payload))
                 else:
-                    batch.append((HPUB, subj, rep, len(hdr), size, payload, disp))
+                    batch.append((HPUB_AS, subj, rep, len(hdr), size, payload, disp))
             else:
                 n = len(data)
                 size = sizes.get(n)
@@ -565,7 +566,7 @@ class Consumer(InternalClient, Actor):
                 if disp is None:
                     batch.append((PUB, subj, rep, size, data))
                 else:
-                    batch.append((PUB, subj, rep, size, data, disp))
+                    batch.append((PUB_AS, subj, rep, size, data, disp))
         for idx, batch in batches.items():
             ref = shards.refs[idx]
             if ref is None:

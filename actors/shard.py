@@ -7,9 +7,10 @@ publisher info); crossing accounts is the Accounts actor's work (exports and imp
 publisher read batch, matches each message, formats MSG/HMSG frames once per message, groups
 them by destination client and sends **one** tell per destination per batch.
 
-An internal publisher (a JetStream consumer) may add one element to a PUB/HPUB event: the
-subject to show in the MSG/HMSG line, when it differs from the subject routed on (a delivery
-to an inbox carries the stored message's subject). Such events take the slow path.
+An internal publisher (a JetStream consumer) may send PUB_AS/HPUB_AS events: a PUB/HPUB with
+one more element, the subject to show in the MSG/HMSG line when it differs from the subject
+routed on (a delivery to an inbox carries the stored message's subject). They take the slow
+path; the fast path only ever sees plain PUB, so it pays nothing for them.
 
 Its state is derived from the clients' subscriptions: when it is restarted it asks every client
 to register again (`Reregister`), so it is serving again within one round trip.
@@ -34,6 +35,7 @@ from ..protocol.sublist import Sublist
 from .runtime import Actor, registry
 
 CRLF = b"\r\n"
+PUB_AS, HPUB_AS = 100, 101  # PUB/HPUB events with the subject to show appended (see above)
 
 
 class Shard(Actor):
@@ -128,7 +130,9 @@ class Shard(Actor):
         elif len(space.routes) > 4096:
             space.routes.clear()
         psubs, qsubs = space.sublist.match(subject)
-        entry = space.routes[subject] = (psubs, qsubs, b"MSG " + subject + b" ")
+        entry = (psubs, qsubs, b"MSG " + subject + b" ")
+        if space.sublist.cached(subject):  # not the one-off subjects the sublist does not cache
+            space.routes[subject] = entry  # (unique `$JS.ACK...` replies): they would evict the rest
         return entry
 
     def _bind(self, space, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
@@ -192,7 +196,7 @@ class Shard(Actor):
         mids: dict = {}  # size token -> b" <size>\r\n"
         for ev in batch:
             subject = ev[1]
-            if ev[0] == PUB and len(ev) == 5:
+            if ev[0] == PUB:
                 # Fast path: the subject's subscriptions resolved once per batch to
                 # (parts list, sid) pairs; per message only the frame parts are appended.
                 b = bound.get(subject)
@@ -245,18 +249,19 @@ class Shard(Actor):
                     noresp.append((subject, reply))
                 continue
             # Slow path: headers (HMSG, or MSG for clients without headers) or a counted sub.
-            if ev[0] == PUB:
+            op = ev[0]
+            if op == PUB or op == PUB_AS:
                 if reply is None:
                     mid = b" " + ev[3] + CRLF
                 else:
                     mid = b" " + reply + b" " + ev[3] + CRLF
                 payload = ev[4]
                 head_p = None
-                if len(ev) == 6:  # delivered as another subject (a JetStream delivery)
+                if op == PUB_AS:  # delivered as another subject (a JetStream delivery)
                     head = b"MSG " + ev[5] + b" "
             else:
                 hdr, size_b, payload = ev[3], ev[4], ev[5]
-                shown = ev[6] if len(ev) == 7 else subject
+                shown = ev[6] if op == HPUB_AS else subject
                 pre = b" " if reply is None else b" " + reply + b" "
                 mid = pre + str(hdr).encode() + b" " + size_b + CRLF
                 head_p = b"MSG " + shown + b" "

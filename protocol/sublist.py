@@ -295,6 +295,10 @@ class Sublist:
             return r
         return self._match_miss(subject)
 
+    def cached(self, subject: bytes) -> bool:
+        """Whether `subject`'s match is kept in the cache (one-off subjects are not)."""
+        return subject in self._cache
+
     def _match_miss(self, subject: bytes) -> SublistResult:
         self._misses += 1
         toks = subject.split(b".")
