@@ -43,7 +43,7 @@ import nacl.signing
 import nkeys
 from jwt.algorithms import Algorithm
 from jwt.api_jws import PyJWS
-from jwt.exceptions import InvalidSignatureError, PyJWTError
+from jwt.exceptions import InvalidKeyError, InvalidSignatureError, PyJWTError
 
 ALGORITHM = "ed25519-nkey"
 ALGORITHM_V1 = "ed25519"
@@ -157,11 +157,11 @@ class NkeyAlgorithm(Algorithm):
 
     @staticmethod
     def to_jwk(key_obj, as_dict: bool = False):
-        raise NotImplementedError("nkeys have no JWK form")
+        raise InvalidKeyError("nkeys have no JWK form")
 
     @staticmethod
     def from_jwk(jwk):
-        raise NotImplementedError("nkeys have no JWK form")
+        raise InvalidKeyError("nkeys have no JWK form")
 
 
 _JWS = PyJWS(algorithms=[])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from abc import abstractmethod
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
 
@@ -115,11 +116,13 @@ class IndexedStore(StreamStore):
 
     # ---- hooks ---------------------------------------------------------------------------
 
+    @abstractmethod
     def _append(self, seq: int, subject: str, hdr: bytes, data: bytes, ts: int, ttl: int):
-        raise NotImplementedError
+        """Keep one new message (memory: in a dict; file: in the write buffer)."""
 
+    @abstractmethod
     def _read(self, seq: int, entry) -> StoredMsg:
-        raise NotImplementedError
+        """The message at `seq`, from the index entry `_append` left."""
 
     def _forget(self, seq: int, entry, erase: bool) -> None:
         pass
