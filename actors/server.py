@@ -4,6 +4,7 @@
     ├── config      running options; reloads
     ├── router      (one_for_one) shard-0 .. shard-N-1: the subscription index
     ├── accounts    exports and imports between accounts (actors/accounts.py)
+    ├── resolver    (operator mode) account JWTs: MEMORY or the full resolver (actors/resolver.py)
     ├── system      the system account's events and requests (actors/system.py)
     ├── jetstream   (when enabled) streams and consumers (actors/jetstream.py)
     ├── clients     (temporary children) cid-1, cid-2, ...: one per connection
@@ -11,7 +12,9 @@
     └── monitor     HTTP monitoring, when a monitoring port is set
 
 Start order matters (clients need the router's shards, the listener needs the clients
-supervisor, the monitor reads from all of them), but a restart does not cascade: the root is
+supervisor, the monitor reads from all of them), and each child starts once the one before it
+has finished starting (see Supervisor._await_started), so "Server is ready" follows JetStream's
+recovery. A restart does not cascade: the root is
 one_for_one, not rest_for_one as DESIGN.md first said. Every child's state is either derived
 (a restarted router's shards ask the clients to register again) or held outside it (the
 listening sockets live in the context), so restarting the router must not drop the
