@@ -220,11 +220,31 @@ class Stream(InternalClient, Supervisor):
                 pass
             self.holder.store = self.holder.opener(self.holder)
             self.store = self.holder.store
+        self._report_damage()
         self._rebuild_dedupe()
         Supervisor.started(self)  # the consumers, from the store
         self._subscribe()
         self._setup_sources()
         self._timers.append(gevent.spawn(self._ticker))
+
+    def _report_damage(self) -> None:
+        """Damage the store found when it loaded (bad checksums, torn or truncated blocks, a
+        wrong key): the damaged messages were skipped and the rest loaded. Said in the log and
+        in an advisory (actor-nats' own: the reference has none), and in STREAM.INFO and /jsz
+        as state.lost."""
+        problems = self.store.problems()
+        if not problems:
+            return
+        lost = self.store.state().lost
+        for p in problems:
+            log.error("JetStream stream '%s > %s' store damaged: %s", self.account, self.name, p)
+        log.error("JetStream stream '%s > %s': %d damaged messages skipped, the rest loaded",
+                  self.account, self.name, len(lost))
+        adv = {"type": "io.actor-nats.jetstream.advisory.v1.store_damaged", "id": server_id()[:22],
+               "timestamp": rfc3339(time.time_ns()), "stream": self.name, "account": self.account,
+               "problems": list(problems), "lost": list(lost)}
+        self.ipublish(f"$JS.EVENT.ADVISORY.STREAM.STORE_DAMAGED.{self.name}", go_json(adv),
+                      account=self.account)
 
     def cleanup(self) -> None:
         for g in self._timers:
