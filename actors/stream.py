@@ -753,45 +753,176 @@ class Stream(InternalClient, Supervisor):
     # -- DIRECT.GET --------------------------------------------------------------------------
 
     def _on_direct_get(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
+        """DIRECT.GET as the reference answers it (ADR-31): the request is checked here, then
+        _direct_get / _direct_get_multi publish one message per result (after this batch's
+        flush, with the PubAcks)."""
         if not reply:
             return
+        if hdr and jsapi.required_api_level_refused(hdr):
+            return self._status(reply, b"412 Required Api Level")
         prefix = f"$JS.API.DIRECT.GET.{self.name}"
-        msg = None
-        if len(subject) > len(prefix):
-            if data.strip():
+        if len(subject) > len(prefix):  # DIRECT.GET.<stream>.<subject>: last for that subject
+            req = None
+            if data:
+                try:
+                    req = jsapi.parse_direct_get_request(data)
+                except ValueError:
+                    return self._status(reply, b"408 Malformed Request")
+            key = subject[len(prefix) + 1:]
+            if req is None:
+                req = jsapi.parse_direct_get_request(b"{}")
+            elif (req["last_by_subj"] or req["next_by_subj"] or req["multi_last"] or req["seq"]
+                  or req["batch"] or req["start_time"] is not None or req["up_to_seq"]
+                  or req["up_to_time"] is not None):
                 return self._status(reply, b"408 Bad Request")
-            msg = self.store.load_last_msg(subject[len(prefix) + 1:])
+            if not key:
+                return self._status(reply, b"408 Bad Request")
+            req["last_by_subj"] = key
         else:
-            if not data.strip():
+            if not data:
                 return self._status(reply, b"408 Empty Request")
             try:
-                req = json.loads(data)
-                if not isinstance(req, dict):
-                    raise ValueError
+                req = jsapi.parse_direct_get_request(data)
             except ValueError:
                 return self._status(reply, b"408 Malformed Request")
-            seq = req.get("seq") or 0
-            last = req.get("last_by_subj") or ""
-            nxt = req.get("next_by_subj") or ""
-            if last and (seq or nxt):
+            if not (req["seq"] or req["last_by_subj"] or req["next_by_subj"] or req["multi_last"]
+                    or req["start_time"] is not None):
+                return self._status(reply, b"408 Empty Request")
+            if jsapi.direct_get_conflict(req):
                 return self._status(reply, b"408 Bad Request")
-            if last:
-                msg = self.store.load_last_msg(last)
+        if req["multi_last"]:
+            return self._direct_get_multi(req, reply)
+        return self._direct_get(req, reply)
+
+    def _direct_headers(self, m: StoredMsg, batch: tuple[int, int] | None) -> bytes:
+        """The reply's header block: the message's own headers (if any) followed by Nats-Stream,
+        Nats-Subject, Nats-Sequence, Nats-Time-Stamp and, in batch mode (`batch` = (num
+        pending, previous sequence sent)), Nats-Num-Pending and Nats-Last-Sequence."""
+        base = m.hdr[:-2] if m.hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
+        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + m.subject.encode()
+               + b"\r\nNats-Sequence: " + str(m.seq).encode() + b"\r\nNats-Time-Stamp: "
+               + rfc3339(m.ts).encode() + b"\r\n")
+        if batch is not None:
+            out += b"Nats-Num-Pending: %d\r\nNats-Last-Sequence: %d\r\n" % batch
+        return out + b"\r\n"
+
+    def _direct_get(self, req: dict, reply) -> None:
+        """The single forms (seq, last_by_subj, next_by_subj) and the batch form (batch, with
+        seq / start_time / next_by_subj as the start, max_bytes as a soft cap: the message
+        crossing it is the last sent). A batch ends with `204 EOB` carrying the pending count
+        and the last sequence sent; an empty first result is `404 Message Not Found`."""
+        store = self.store
+        seq = self._seq_for_time(req["start_time"]) if req["start_time"] is not None else req["seq"]
+        nxt, last, no_hdr = req["next_by_subj"], req["last_by_subj"], req["no_hdr"]
+        batch = req["batch"]
+        is_batch = batch != 0
+        np = 0
+        if is_batch:
+            np = store.num_pending(max(seq, 1), nxt)
+        else:
+            batch = 1
+        mb = req["max_bytes"] or self.ctx.options.max_pending
+        lseq = sent = 0
+        i = 0
+        while i < batch:
+            if seq > 0 and not nxt:
+                if i == 0 and not is_batch:
+                    m = store.load_msg(seq)
+                else:
+                    m = store.load_next_msg("", seq)
+                    if m is not None:
+                        seq = m.seq
+                seq += 1
             elif nxt:
-                msg = self.store.load_next_msg(nxt, max(seq, 1))
-            elif seq:
-                msg = self.store.load_msg(seq)
-                if msg is None:
-                    msg = None
+                m = store.load_next_msg(nxt, max(seq, 1))
+                if m is not None:
+                    seq = m.seq
+                seq += 1
             else:
-                return self._status(reply, b"408 Bad Request")
-        if msg is None:
-            return self._status(reply, b"404 Message Not Found")
-        base = msg.hdr[:-2] if msg.hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
-        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + msg.subject.encode()
-               + b"\r\nNats-Sequence: " + str(msg.seq).encode() + b"\r\nNats-Time-Stamp: "
-               + rfc3339(msg.ts).encode() + b"\r\n\r\n")
-        self._acks.append((reply, None, out, msg.data))
+                m = store.load_last_msg(last)
+            if m is None:
+                if batch > 1 and i > 0:
+                    break
+                return self._status(reply, b"404 Message Not Found")
+            if no_hdr:
+                hdr = b""
+            elif is_batch:
+                if np > 0:
+                    np -= 1
+                hdr = self._direct_headers(m, (np, lseq))
+            else:
+                hdr = self._direct_headers(m, None)
+            lseq = m.seq
+            self._acks.append((reply, None, hdr, m.data))
+            sent += len(m.subject) + len(m.hdr) + len(m.data)
+            if sent >= mb:
+                break
+            i += 1
+        if is_batch:
+            self._acks.append((reply, None, b"NATS/1.0 204 EOB\r\nNats-Num-Pending: %d\r\n"
+                               b"Nats-Last-Sequence: %d\r\n\r\n" % (np, lseq), b""))
+
+    def _multi_last_seqs(self, filters: list[str], up_to: int) -> list[int] | None:
+        """The last sequence <= up_to of each subject matching any filter, ascending; None when
+        more than DIRECT_GET_MAX_MULTI subjects answer."""
+        seqs: set[int] = set()
+        for f in filters:
+            for subj, ss in self.store.subjects_state(f).items():
+                if ss.last <= up_to:
+                    seqs.add(ss.last)
+                elif ss.msgs > 1 and ss.first <= up_to:
+                    m = None
+                    s = up_to
+                    while s >= ss.first:
+                        m = self.store.load_msg(s)
+                        if m is not None and m.subject == subj:
+                            seqs.add(s)
+                            break
+                        s -= 1
+            if len(seqs) > jsapi.DIRECT_GET_MAX_MULTI:
+                return None
+        return sorted(seqs)
+
+    def _direct_get_multi(self, req: dict, reply) -> None:
+        """multi_last: the last message of each matching subject as of up_to_seq / up_to_time
+        (skipping those below seq), at most `batch` of them and max_bytes (soft), then
+        `204 EOB` with Nats-UpTo-Sequence; `404 No Results` when no subject answers."""
+        st = self.store.state()
+        up = req["up_to_seq"]
+        if req["up_to_time"] is not None:
+            up = self._seq_for_time(req["up_to_time"])
+            if up <= st.first_seq:
+                return self._status(reply, b"404 No Results")
+            up -= 1
+        if up == 0:
+            up = st.last_seq
+        seqs = self._multi_last_seqs(req["multi_last"], up) if st.msgs else []
+        if seqs is None:
+            return self._status(reply, b"413 Too Many Results")
+        if not seqs:
+            return self._status(reply, b"404 No Results")
+        mb = req["max_bytes"] or self.ctx.options.max_pending
+        np = len(seqs)
+        lseq = sent = count = 0
+        for seq in seqs:
+            if np > 0:
+                np -= 1
+            if seq < req["seq"]:
+                continue
+            m = self.store.load_msg(seq)
+            if m is None:
+                return self._status(reply, b"404 Message Not Found")
+            hdr = self._direct_headers(m, (np, lseq))  # no_hdr does not apply here (as the reference)
+            lseq = m.seq
+            self._acks.append((reply, None, hdr, m.data))
+            sent += len(m.subject) + len(m.hdr) + len(m.data)
+            if sent >= mb:
+                break
+            count += 1
+            if req["batch"] > 0 and count >= req["batch"]:
+                break
+        self._acks.append((reply, None, b"NATS/1.0 204 EOB\r\nNats-Num-Pending: %d\r\n"
+                           b"Nats-Last-Sequence: %d\r\nNats-UpTo-Sequence: %d\r\n\r\n" % (np, lseq, up), b""))
 
     def _status(self, reply, status: bytes) -> None:
         self._acks.append((reply, None, b"NATS/1.0 " + status + b"\r\n\r\n", b""))

@@ -1942,3 +1942,99 @@ class SubjectTransform:
 
                 out.append(str(_random.randrange(max(args[0], 1))))
         return ".".join(out)
+
+
+# -- DIRECT.GET requests (ADR-31) ---------------------------------------------------------------
+
+DIRECT_GET_MAX_MULTI = 1024  # multi_last answers at most this many subjects (413 Too Many Results)
+
+
+def _dg_uint(v: Any) -> int:
+    if v is None:
+        return 0
+    if type(v) is not int or v < 0:
+        raise ValueError("not an unsigned integer")
+    return v
+
+
+def _dg_int(v: Any) -> int:
+    if v is None:
+        return 0
+    if type(v) is not int:
+        raise ValueError("not an integer")
+    return v
+
+
+def _dg_str(v: Any) -> str:
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        raise ValueError("not a string")
+    return v
+
+
+def _dg_time(v: Any) -> int | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise ValueError("not a time")
+    return parse_time_ns(v)
+
+
+def parse_direct_get_request(body: bytes) -> dict:
+    """A DIRECT.GET JSON body decoded as the reference's JSApiMsgGetRequest: keys matched
+    case-insensitively (as Go's encoding/json), unknown keys ignored, JSON null = unset. Returns
+    {seq, last_by_subj, next_by_subj, batch, max_bytes, start_time (ns or None), multi_last
+    (list), up_to_seq, up_to_time (ns or None), no_hdr}; raises ValueError for what Go cannot
+    decode (the caller answers `408 Malformed Request`)."""
+    obj = json.loads(body)
+    if obj is None:
+        obj = {}
+    if not isinstance(obj, dict):
+        raise ValueError("not an object")
+    raw = {k.lower(): v for k, v in obj.items()}
+    ml = raw.get("multi_last")
+    if ml is None:
+        ml = []
+    elif not isinstance(ml, list):
+        raise ValueError("multi_last is not a list")
+    nh = raw.get("no_hdr")
+    if nh is not None and not isinstance(nh, bool):
+        raise ValueError("no_hdr is not a bool")
+    return {
+        "seq": _dg_uint(raw.get("seq")),
+        "last_by_subj": _dg_str(raw.get("last_by_subj")),
+        "next_by_subj": _dg_str(raw.get("next_by_subj")),
+        "batch": _dg_int(raw.get("batch")),
+        "max_bytes": _dg_int(raw.get("max_bytes")),
+        "start_time": _dg_time(raw.get("start_time")),
+        "multi_last": [_dg_str(s) for s in ml],
+        "up_to_seq": _dg_uint(raw.get("up_to_seq")),
+        "up_to_time": _dg_time(raw.get("up_to_time")),
+        "no_hdr": bool(nh),
+    }
+
+
+def direct_get_conflict(req: dict) -> bool:
+    """Options that cannot go together in one DIRECT.GET request (`408 Bad Request`); batch
+    mode is not allowed with last_by_subj."""
+    seq, last, nxt = req["seq"], req["last_by_subj"], req["next_by_subj"]
+    start, multi = req["start_time"] is not None, bool(req["multi_last"])
+    return bool((seq and last) or (seq and start) or (start and last) or (last and nxt)
+                or (last and req["batch"] > 0) or (last and multi) or (nxt and multi)
+                or (req["up_to_seq"] and req["up_to_time"] is not None))
+
+
+def required_api_level_refused(hdr: bytes) -> bool:
+    """A request header `Nats-Required-Api-Level` above the level this server speaks (or not a
+    number): the request is refused with `412 Required Api Level`."""
+    if not hdr or b"Nats-Required-Api-Level" not in hdr:
+        return False
+    for line in hdr.split(b"\r\n")[1:]:
+        k, sep, v = line.partition(b":")
+        if sep and k.strip() == b"Nats-Required-Api-Level":
+            try:
+                return int(v.strip()) > JS_API_LEVEL
+            except ValueError:
+                return True
+    return False
