@@ -46,6 +46,7 @@ import tempfile
 import time
 
 import gevent
+import gevent.queue
 import pykka
 
 from ..config.jetstream import friendly_bytes
@@ -55,8 +56,8 @@ from ..protocol.ids import server_id
 from ..store.base import StreamStore
 from .internal import InternalClient
 from .runtime import Actor, registry
-from .stream import (Stream, StreamHolder, action_advisory, file_store_dir, limits_of, rfc3339,
-                     subjects_overlap)
+from .stream import (Stream, StreamHolder, action_advisory, file_store_dir, limits_of,
+                     load_snapshot, read_snapshot_meta, rfc3339, subjects_overlap)
 from .supervisor import ONE_FOR_ONE, ChildSpec, StartChild, StopChild, Supervisor
 
 log = logging.getLogger("actor_nats")
@@ -328,6 +329,7 @@ _ERROR_EXTRA = {
     "consumer_names_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
     "consumer_list_response": {"total": 0, "offset": 0, "limit": 0, "consumers": []},
     "consumer_pause_response": {"paused": False, "pause_until": jsapi.ZERO_TIME},
+    "stream_restore_response": {"deliver_subject": ""},
 }
 NAMES_LIMIT, LIST_LIMIT = 1024, 256
 # Stream features the Stream actor does not implement yet: refused at create/update.
@@ -362,6 +364,11 @@ def _check_supported(cfg: dict) -> None:
                 err="sources and mirrors in another account or domain are not supported by actor-nats yet")
 
 
+def _random_token() -> str:
+    """A unique token for snapshot ack and restore subjects (the reference uses a NUID)."""
+    return server_id()[-22:]
+
+
 def _ephemeral_name() -> str:
     """A generated consumer name: 8 characters, as the reference's."""
     return server_id()[-8:]
@@ -377,6 +384,8 @@ class JsApi(InternalClient, Actor):
         self.api_errors = 0
         self.api_by_account: dict[str, dict] = {}  # account -> {"total", "errors"} (/jsz)
         self._api_accounts: set[str] = set()  # accounts whose API subjects are subscribed
+        self._restores: dict[str, dict] = {}  # restore deliver subject -> its session
+        self._cur_reply = ""
 
     def started(self) -> None:
         for account in all_accounts(self.ctx):
@@ -432,6 +441,7 @@ class JsApi(InternalClient, Actor):
             return  # not answered here (or not at all, as by the reference)
         kind, fn, args = route
         self._cur_account = account
+        self._cur_reply = reply
         try:
             self._serve(account, kind, fn, args, reply, subject, data)
         finally:
@@ -479,8 +489,8 @@ class JsApi(InternalClient, Actor):
         "STREAM.DELETE": "api_stream_delete", "STREAM.INFO": "api_stream_info",
         "STREAM.PURGE": "api_stream_purge", "STREAM.NAMES": "api_stream_names",
         "STREAM.LIST": "api_stream_list", "STREAM.MSG.GET": "api_msg_get",
-        "STREAM.MSG.DELETE": "api_msg_delete", "STREAM.SNAPSHOT": "api_unsupported_snapshot",
-        "STREAM.RESTORE": "api_unsupported_restore", "CONSUMER.CREATE": "api_consumer_create",
+        "STREAM.MSG.DELETE": "api_msg_delete", "STREAM.SNAPSHOT": "api_stream_snapshot",
+        "STREAM.RESTORE": "api_stream_restore", "CONSUMER.CREATE": "api_consumer_create",
         "CONSUMER.DURABLE.CREATE": "api_consumer_create", "CONSUMER.DELETE": "api_consumer_delete",
         "CONSUMER.INFO": "api_consumer_info", "CONSUMER.NAMES": "api_consumer_names",
         "CONSUMER.LIST": "api_consumer_list", "CONSUMER.PAUSE": "api_consumer_pause",
@@ -738,12 +748,190 @@ class JsApi(InternalClient, Actor):
             raise r
         return {"success": True}
 
-    def api_unsupported_snapshot(self, account, data, name, subject=""):
-        self._need_stream(account, name)
-        raise E.JSStreamSnapshotError(err="snapshots are not supported by actor-nats yet")
+    # -- snapshot and restore ------------------------------------------------------------------
+    #
+    # The chunked protocol of the reference (what nats.go and the `nats` CLI speak; the archive
+    # inside is actor-nats' own, see actors/stream.py). SNAPSHOT: the Stream builds the archive,
+    # the response {config, state} goes out, then a greenlet of this actor publishes chunks to
+    # deliver_subject with reply `$JS.SNAPSHOT.ACK.<stream>.<id>.<size>.<index>`, at most
+    # window_size / chunk_size unacked; the last (short) chunk has no reply, then an empty
+    # message ends it (header `NATS/1.0 204` once a full chunk went out; `408 No Flow Response`
+    # when no ack came for 5 s). RESTORE: the checks of a create, then `{deliver_subject:
+    # $JS.SNAPSHOT.RESTORE.<stream>.<id>}`; each chunk is acked with an empty message, an empty
+    # chunk ends the transfer, the stream (and its consumers) is created from the archive and
+    # the answer to that last chunk is a stream create response. A restore idle for 5 s is
+    # dropped, as by the reference.
 
-    def api_unsupported_restore(self, account, data, name, subject=""):
-        raise E.JSStreamRestoreError(err="restore is not supported by actor-nats yet")
+    SNAPSHOT_ACK_TIMEOUT = 5.0
+    RESTORE_IDLE = 5.0
+
+    def api_stream_snapshot(self, account, data, name, subject=""):
+        if _is_empty_request(data):
+            raise E.JSBadRequestError()
+        self._need_stream(account, name)
+        req = jsapi.decode_request(data, {"deliver_subject": "string", "no_consumers": "bool",
+                                          "chunk_size": "int", "window_size": "int", "jsck": "bool"},
+                                   "JSApiStreamSnapshotRequest")
+        deliver = req.get("deliver_subject") or ""
+        if not deliver or not jsapi.valid_subject(deliver) or any(
+                t in ("*", ">") for t in deliver.split(".")):
+            raise E.JSSnapshotDeliverSubjectInvalidError()
+        try:
+            archive, info = self._ask_stream(account, name, ("snapshot", not req.get("no_consumers")))
+        except E.ApiError:
+            raise
+        except Exception as e:
+            raise E.JSStreamSnapshotError(err=str(e)) from None
+        chunk = min(max(1024, req.get("chunk_size") or 128 * 1024), 1024 * 1024)
+        window = min(max(1024, req.get("window_size") or 8 * 1024 * 1024), 32 * 1024 * 1024)
+        window = max(window, chunk)
+        body = {"config": info["config"], "state": info["state"]}
+        self.ipublish(self._cur_reply, _resp("stream_snapshot_response", body), account=account)
+        log.info("Starting snapshot for stream '%s > %s'", account, name)
+        gevent.spawn(self._send_snapshot, account, name, deliver, archive, chunk, window // chunk)
+        return None  # answered
+
+    def _send_snapshot(self, account, name, deliver, archive, chunk, max_inflight) -> None:
+        """The chunk stream of one snapshot (a greenlet of this actor)."""
+        ack_subj = f"$JS.SNAPSHOT.ACK.{name}.{_random_token()}"
+        slots = gevent.queue.Queue()
+        for _ in range(max_inflight):
+            slots.put(None)
+        sid = self.isubscribe(ack_subj + ".>", lambda s, r, h, d: slots.put(None), account=account)
+        hdr = b""
+        try:
+            pos, index = 0, 1
+            while True:
+                try:
+                    slots.get(timeout=self.SNAPSHOT_ACK_TIMEOUT)
+                except gevent.queue.Empty:
+                    hdr = b"NATS/1.0 408 No Flow Response\r\n\r\n"
+                    log.warning("Snapshot for stream '%s > %s' failed: no flow response", account, name)
+                    break
+                piece = archive[pos:pos + chunk]
+                pos += len(piece)
+                if len(piece) < chunk:  # the end: the short chunk goes out without a reply
+                    if piece:
+                        self.ipublish(deliver, piece, account=account)
+                    break
+                if not hdr:
+                    hdr = b"NATS/1.0 204\r\n\r\n"
+                self.ipublish(deliver, piece, reply=f"{ack_subj}.{len(piece)}.{index}", account=account)
+                index += 1
+            self.ipublish(deliver, b"", hdr=hdr, account=account)
+            log.info("Completed snapshot of %s for stream '%s > %s'", friendly_bytes(len(archive)),
+                     account, name)
+        finally:
+            self.iunsubscribe(sid)
+
+    def api_stream_restore(self, account, data, name, subject=""):
+        if _is_empty_request(data):
+            raise E.JSBadRequestError()
+        try:
+            req = json.loads(data)
+            if not isinstance(req, dict):
+                raise ValueError("json: cannot unmarshal into Go value of type server.JSApiStreamRestoreRequest")
+        except ValueError as e:
+            raise E.JSInvalidJSONError(err=str(e)) from None
+        config = req.get("config") or {}
+        if not isinstance(config, dict):
+            raise E.JSInvalidJSONError(err="json: cannot unmarshal into Go struct field "
+                                           "JSApiStreamRestoreRequest.config of type server.StreamConfig")
+        if not config.get("name"):
+            config = dict(config, name=name)
+        if config.get("name") != name:
+            raise E.JSStreamMismatchError()
+        if "/" in name or "\\" in name:
+            raise E.JSStreamNameContainsPathSeparatorsError()
+        hs = self._holders(account)
+        others = {n: h.config for n, h in hs.items() if n != name}
+        creq = jsapi.decode_stream_request(json.dumps(config).encode())
+        cfg = jsapi.normalize_stream_config(creq, streams=others, **self._stream_limits(account, creq))
+        _check_supported(cfg)
+        self._check_limits(account, cfg, hs)
+        if name in hs or name in self._restores_by_name():
+            raise E.JSStreamNameExistRestoreFailedError()
+        deliver = f"$JS.SNAPSHOT.RESTORE.{name}.{_random_token()}"
+        sess = {"account": account, "name": name, "config": cfg, "buf": bytearray(),
+                "last": time.monotonic(), "deliver": deliver}
+        sess["sid"] = self.isubscribe(deliver, lambda s, r, h, d: self._restore_chunk(sess, r, d),
+                                      account=account)
+        self._restores[deliver] = sess
+        sess["watch"] = gevent.spawn(self._restore_watch, sess)
+        log.info("Starting restore for stream '%s > %s'", account, name)
+        return {"deliver_subject": deliver}
+
+    def _restores_by_name(self) -> set:
+        return {(s["name"]) for s in self._restores.values() if s["account"] == self._cur_account}
+
+    def _restore_watch(self, sess) -> None:
+        while sess["deliver"] in self._restores:
+            gevent.sleep(1.0)
+            if time.monotonic() - sess["last"] > self.RESTORE_IDLE:
+                log.warning("Restore for stream '%s > %s' is stalled", sess["account"], sess["name"])
+                self._restore_end(sess)
+                return
+
+    def _restore_end(self, sess) -> None:
+        self._restores.pop(sess["deliver"], None)
+        self.iunsubscribe(sess["sid"])
+
+    def _restore_chunk(self, sess, reply, data) -> None:
+        account = sess["account"]
+        if not reply:
+            log.warning("Restore for stream '%s > %s' requires reply subject for each chunk",
+                        account, sess["name"])
+            return self._restore_end(sess)
+        sess["last"] = time.monotonic()
+        if data:
+            sess["buf"] += data
+            self.ipublish(reply, b"", account=account)
+            return None
+        self._restore_end(sess)
+        self._cur_account = account
+        try:
+            body = self._restore_finish(sess)
+            out = _resp("stream_create_response", body)
+        except E.ApiError as e:
+            out = _resp("stream_create_response", err=e)
+        self.ipublish(reply, out, account=account)
+        return None
+
+    def _restore_finish(self, sess) -> dict:
+        account, name, cfg = sess["account"], sess["name"], sess["config"]
+        hs = self._holders(account)
+        if name in hs:
+            raise E.JSStreamNameExistRestoreFailedError()
+        try:
+            meta = read_snapshot_meta(bytes(sess["buf"]))
+        except ValueError as e:
+            raise E.JSStreamRestoreError(err=str(e)) from None
+        created = meta.get("created") or time.time_ns()
+        holder = None
+        try:
+            holder = new_holder(self.ctx, account, cfg, created)
+            load_snapshot(bytes(sess["buf"]), holder.store)
+            save_meta(holder)
+        except Exception as e:
+            if holder is not None:
+                try:
+                    holder.store.delete()
+                except Exception:
+                    pass
+                if holder.directory:
+                    shutil.rmtree(holder.directory, ignore_errors=True)
+            raise E.JSStreamRestoreError(err=str(e)) from None
+        hs[name] = holder
+        acc_ref = registry.ref(f"/server/jetstream/{account}")
+        if acc_ref is None:
+            hs.pop(name, None)
+            raise E.JSNotEnabledForAccountError()
+        acc_ref.ask(StartChild(stream_spec(self.ctx, holder)), timeout=ASK_TIMEOUT)
+        info = self._ask_stream(account, name, ("info", {}))
+        log.info("Completed restore of %s for stream '%s > %s'", friendly_bytes(len(sess["buf"])),
+                 account, name)
+        return {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
+                "state": info["state"], "ts": rfc3339(time.time_ns())}
 
     # -- consumers -----------------------------------------------------------------------------
 

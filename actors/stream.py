@@ -62,9 +62,12 @@ until_ns); it must not deliver before until_ns, 0 = resume now). The API actor m
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
+import struct
+import tarfile
 import time
 from dataclasses import dataclass, field
 
@@ -1235,6 +1238,15 @@ class Stream(InternalClient, Supervisor):
     def _m_state(self):
         return self.store.state()
 
+    def _m_snapshot(self, with_consumers: bool):
+        """STREAM.SNAPSHOT (the API actor asks): (archive bytes, info) of this stream now, in
+        the format of `write_snapshot`."""
+        self.store.flush()
+        info = self.info()
+        data = write_snapshot(self.store, self.config, self.holder.created, info["state"],
+                              with_consumers)
+        return data, info
+
     def _m_load_msg(self, seq: int):
         return self.store.load_msg(seq)
 
@@ -1281,6 +1293,129 @@ class Stream(InternalClient, Supervisor):
     def _forget_acked(self, seq: int) -> None:
         for c in self._cons.values():
             c["acked"].discard(seq)
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+#
+# The archive STREAM.SNAPSHOT streams and STREAM.RESTORE takes is actor-nats' own (the reference's
+# is a tar of its file-store blocks; neither server restores the other's). It is a gzip-compressed
+# tar with:
+#   stream.json            {"format": SNAPSHOT_FORMAT, "config", "created" (ns), "state"}
+#   msgs                   every message, ascending: a 28-byte big-endian record head (seq u64,
+#                          ts i64, subject length u32, header length u32, data length u32), then
+#                          subject, header block, data
+#   consumers/<name>.json  {"config" (as saved, with "_created"), "state": ConsumerState with
+#                          pending as [[stream seq, consumer seq, ts]] and redelivered as
+#                          [[stream seq, count]]} (left out with no_consumers)
+# Sequences are kept: the first sequence, interior gaps (deleted messages) and a deleted tail.
+# Per-message TTLs are not kept (a restored message expires by max_age only).
+
+SNAPSHOT_FORMAT = "actor-nats-snapshot/1"
+_REC = struct.Struct(">QqIII")
+
+
+def write_snapshot(store: StreamStore, config: dict, created: int, state: dict,
+                   with_consumers: bool) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        def add(name: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = int(time.time())
+            tar.addfile(ti, io.BytesIO(data))
+
+        add("stream.json", json.dumps({"format": SNAPSHOT_FORMAT, "config": config,
+                                       "created": created, "state": state}).encode())
+        msgs = io.BytesIO()
+        seq = 0
+        while True:
+            m = store.load_next_msg("", seq + 1)
+            if m is None:
+                break
+            seq = m.seq
+            subj = m.subject.encode()
+            msgs.write(_REC.pack(m.seq, m.ts, len(subj), len(m.hdr), len(m.data)))
+            msgs.write(subj)
+            msgs.write(m.hdr)
+            msgs.write(m.data)
+        add("msgs", msgs.getvalue())
+        if with_consumers:
+            for name in store.consumer_names():
+                cs = store.consumer_store(name)
+                cfg = cs.load_config()
+                if cfg is None:
+                    continue
+                st = cs.load()
+                doc = {"config": cfg, "state": {
+                    "delivered_consumer": st.delivered_consumer, "delivered_stream": st.delivered_stream,
+                    "ack_floor_consumer": st.ack_floor_consumer, "ack_floor_stream": st.ack_floor_stream,
+                    "pending": [[s, c, t] for s, (c, t) in st.pending.items()],
+                    "redelivered": [[s, n] for s, n in st.redelivered.items()]}}
+                add(f"consumers/{name}.json", json.dumps(doc).encode())
+    return buf.getvalue()
+
+
+def read_snapshot_meta(data: bytes) -> dict:
+    """stream.json of an archive; raises ValueError when `data` is not one of ours."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            f = tar.extractfile("stream.json")
+            meta = json.loads(f.read()) if f is not None else None
+    except (tarfile.TarError, KeyError, OSError, EOFError, ValueError) as e:
+        raise ValueError(f"not an actor-nats snapshot: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != SNAPSHOT_FORMAT:
+        raise ValueError("not an actor-nats snapshot")
+    return meta
+
+
+def load_snapshot(data: bytes, store: StreamStore) -> dict:
+    """Fill an empty `store` from an archive: its messages at their sequences, then its
+    consumers (config and state). Returns stream.json. Raises ValueError on a bad archive."""
+    meta = read_snapshot_meta(data)
+    from ..store.base import ConsumerState
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        f = tar.extractfile("msgs")
+        blob = f.read() if f is not None else b""
+        state = meta.get("state") or {}
+        first = state.get("first_seq") or 1
+        if first > 1:
+            store.compact(first)
+        pos, last = 0, first - 1
+        while pos < len(blob):
+            seq, ts, ls, lh, ld = _REC.unpack_from(blob, pos)
+            pos += _REC.size
+            subj = blob[pos:pos + ls].decode()
+            pos += ls
+            hdr = blob[pos:pos + lh]
+            pos += lh
+            body = blob[pos:pos + ld]
+            pos += ld
+            if seq <= last:
+                raise ValueError("snapshot messages out of order")
+            if seq > last + 1:
+                store.skip_msg(seq - 1)
+            store.store_msg(subj, hdr, body, ts=ts)
+            last = seq
+        if state.get("last_seq", 0) > last:
+            store.skip_msg(state["last_seq"])
+        for ti in tar.getmembers():
+            if not (ti.name.startswith("consumers/") and ti.name.endswith(".json")):
+                continue
+            name = ti.name[len("consumers/"):-len(".json")]
+            doc = json.loads(tar.extractfile(ti).read())
+            st = doc.get("state") or {}
+            cs = store.consumer_store(name)
+            cs.save_config(doc["config"])
+            cs.update(ConsumerState(
+                delivered_consumer=st.get("delivered_consumer", 0),
+                delivered_stream=st.get("delivered_stream", 0),
+                ack_floor_consumer=st.get("ack_floor_consumer", 0),
+                ack_floor_stream=st.get("ack_floor_stream", 0),
+                pending={s: (c, t) for s, c, t in st.get("pending") or []},
+                redelivered={s: n for s, n in st.get("redelivered") or []}))
+    store.flush()
+    return meta
 
 
 def _parse_ttl(text: str) -> int | None:
