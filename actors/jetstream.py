@@ -20,7 +20,9 @@ holder's config when the API actor asks it to apply an update.
 
 The API actor owns account-wide answers (INFO, stream NAMES/LIST, create/update/delete and their
 limits and overlap checks, consumer create/delete/names/list routing) and forwards stream-level
-requests by asking the Stream. It never answers `CONSUMER.MSG.NEXT` or `DIRECT.GET` (consumers
+requests by asking the Stream. STREAM.SNAPSHOT and STREAM.RESTORE speak the reference's chunked
+protocol from here (see "snapshot and restore" below; the archive is the Stream's, see
+actors/stream.py). It never answers `CONSUMER.MSG.NEXT` or `DIRECT.GET` (consumers
 and streams subscribe to those themselves). When JetStream is off server-wide nothing here runs,
 so clients get no-responders, as from the reference. On one server the leader stepdowns and
 STREAM.PEER.REMOVE answer 10010 (clustering required), META.LEADER.STEPDOWN and SERVER.REMOVE
@@ -902,6 +904,10 @@ class JsApi(InternalClient, Actor):
         hs = self._holders(account)
         if name in hs:
             raise E.JSStreamNameExistRestoreFailedError()
+        try:
+            self._check_overlap(cfg, hs, name)  # streams made while the chunks came in
+        except E.ApiError as e:
+            raise E.JSStreamRestoreError(err=e.description) from None
         try:
             meta = read_snapshot_meta(bytes(sess["buf"]))
         except ValueError as e:

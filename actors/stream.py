@@ -5,7 +5,8 @@ discard new, sealed, rollups, per-message TTL, interest and workqueue retention)
 store (held in a `StreamHolder` that outlives the actor, so a restarted Stream recovers from the
 same store: the very object for memory storage, the files reopened for file storage), the
 stream-level API operations the API actor forwards to it (info, update, purge, msg get/delete,
-delete, consumer create/delete/names), DIRECT.GET (it subscribes itself when allow_direct), the
+delete, consumer create/delete/names, snapshot), DIRECT.GET in all its ADR-31 forms (single,
+batch, multi_last; it subscribes itself when allow_direct), the
 expiry timer and the fsync interval (run in gevent's threadpool, off the network greenlet).
 It must not answer account-wide questions (stream names, overlaps, limits): the API actor
 (actors/jetstream.py) owns those.
@@ -51,6 +52,7 @@ A consumer with ack policy none should tell "acked" for what it delivers.
 API actor -> Stream (ask): ("info", opts) -> dict, ("config",), ("update", config) -> dict |
 ApiError, ("purge", request) -> int | ApiError, ("msg_get", request) -> dict | ApiError,
 ("msg_delete", seq, no_erase) -> True | ApiError, ("delete",) -> True,
+("snapshot", with_consumers) -> (archive bytes, info) (the format: "snapshots" below),
 ("consumer_create", config, action, name, account_max_consumers) -> consumer path |
 ApiError, ("consumer_delete", name) ->
 True | ApiError, ("consumer_names",) -> [(name, path)], ("consumer_pause", name, until_ns,
