@@ -110,6 +110,17 @@ async def request_fails(nc, subject):
         await nc.request(subject, b"q", timeout=QUIET * 2)
 
 
+
+async def request_eventually(nc, subject: str, data: bytes):
+    """A request through an import that was just pushed: the reference applies account updates
+    asynchronously, so the first tries may find no responders."""
+    for _ in range(100):
+        try:
+            return await nc.request(subject, data, timeout=1.0)
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{subject}: the service import never answered")
+
 def test_public_stream_and_service(impl, start_server, store, tmp_path):
     nsc.add_export(store, "A", "pub.>")
     nsc.add_export(store, "A", "svc.echo", service=True)
@@ -129,7 +140,7 @@ def test_public_stream_and_service(impl, start_server, store, tmp_path):
             assert await eventually_receives(sub, a, "pub.one", b"hello") == b"hello"
             assert await receives(csub, a, "pub.two") is None  # C imports nothing
             await responder(a, "svc.echo")
-            assert (await b.request("echo", b"hi", timeout=TIMEOUT)).data == b"echo:hi"
+            assert (await request_eventually(b, "echo", b"hi")).data == b"echo:hi"
             await request_fails(c, "echo")
         finally:
             for nc in (a, b, c):
@@ -162,7 +173,7 @@ def test_private_exports_with_activation(impl, start_server, store, tmp_path, si
             await b.flush()
             assert await eventually_receives(sub, a, "priv.x", b"secret") == b"secret"
             await responder(a, "svc.echo")
-            assert (await b.request("echo", b"hi", timeout=TIMEOUT)).data == b"echo:hi"
+            assert (await request_eventually(b, "echo", b"hi")).data == b"echo:hi"
         finally:
             await a.close()
             await b.close()
@@ -192,7 +203,7 @@ def test_private_export_without_token_then_corrected(impl, start_server, store, 
                         svc_import(store, activation(store, "A", "B", "svc.echo", "service")))
             await asyncio.to_thread(push_ok, srv, store, "B")
             assert await eventually_receives(sub, a, "priv.y", b"now") == b"now"
-            assert (await b.request("echo", b"hi", timeout=TIMEOUT)).data == b"echo:hi"
+            assert (await request_eventually(b, "echo", b"hi")).data == b"echo:hi"
         finally:
             await a.close()
             await b.close()
@@ -376,7 +387,15 @@ def test_command_line_flow(impl, start_server, tmp_path):
             await b.flush()
             assert await eventually_receives(sub, a, "priv.x", b"cli") == b"cli"
             await responder(a, "svc.echo")
-            assert (await b.request("echo", b"hi", timeout=TIMEOUT)).data == b"echo:hi"
+            for _ in range(100):  # the pushed import applies asynchronously on the reference
+                try:
+                    reply = await b.request("echo", b"hi", timeout=1.0)
+                    break
+                except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the service import never answered")
+            assert reply.data == b"echo:hi"
         finally:
             await a.close()
             await b.close()
