@@ -64,9 +64,11 @@ RULES: dict[str, Rule] = {
                       "'Authorization Violation' (a user no longer listed is closed without one), "
                       "the others take the new permissions and lose subscriptions now denied. "
                       "`no_auth_user` can only be dropped together with its user (as the reference)"),
-    "jetstream": Rule(False, "JetStream", "jetstream",
-                      note="JetStream settings need a restart (the reference reloads its memory and "
-                           "storage limits; actor-nats does not yet)"),
+    "jetstream": Rule(True, "JetStream", "jetstream",
+                      note="max_memory_store and max_file_store reload (new streams and their limits "
+                           "are checked against them); a new store_dir, domain or sync_interval is "
+                           "refused as by the reference; turning JetStream on or off needs a restart "
+                           "(the reference does that live)"),
     "accounts": Rule(True, "Accounts", "accounts",
                      note="accounts, their users, exports and imports: imports are rebuilt and each "
                           "connection re-checks its credentials; a connection whose account changed "
@@ -128,7 +130,8 @@ class Change:
         return RULES[self.name]
 
     def refusal(self) -> str:
-        special = self.auth_refusal() or self.system_account_refusal() or self.jetstream_refusal() or self.operator_refusal()
+        special = (self.auth_refusal() or self.system_account_refusal() or self.jetstream_refusal()
+                   or self.operator_refusal())
         if special is not None:
             return special
         return (f"config reload not supported for {self.rule.go_name}: "
@@ -143,6 +146,14 @@ class Change:
         covered by them entirely."""
         if self.name in ("accounts", "operator"):
             return []
+        if self.name == "jetstream":
+            from .jetstream import friendly_bytes
+
+            out = []
+            for field, key in (("max_memory_store", "max_mem_store"), ("max_file_store", "max_file_store")):
+                if getattr(self.old, field) != getattr(self.new, field):
+                    out.append(f"Reloaded: JetStream {key} = {friendly_bytes(getattr(self.new, field))}")
+            return out
         if self.name != "auth":
             return [self.applied()]
         old, new = self.old, self.new
@@ -155,8 +166,22 @@ class Change:
         return out
 
     def jetstream_refusal(self) -> str | None:
-        if self.name == "jetstream" and getattr(self.old, "store_dir", None) != getattr(self.new, "store_dir", None):
+        if self.name != "jetstream":
+            return None
+        old, new = self.old, self.new
+        if old.enabled != new.enabled:
+            return ("config reload not supported for JetStream: turning it on or off needs a "
+                    "restart of actor-nats")
+        if old.store_dir != new.store_dir:
             return "config reload not supported for jetstream storage directory"
+        if old.domain != new.domain:
+            return f"config reload not supported for JetStreamDomain: old={old.domain}, new={new.domain}"
+        if (old.sync_interval, old.sync_always) != (new.sync_interval, new.sync_always):
+            return (f"config reload not supported for SyncInterval: old={go_duration(old.sync_interval)}, "
+                    f"new={go_duration(new.sync_interval)}")
+        limits = ("max_memory_store", "max_file_store")
+        if any(getattr(old, f.name) != getattr(new, f.name) for f in fields(old) if f.name not in limits):
+            return "config reload not supported for JetStream: only its memory and storage limits reload"
         return None
 
     def system_account_refusal(self) -> str | None:
@@ -208,7 +233,8 @@ def diff(old: Options, new: Options) -> list[Change]:
 def refused(changes: list[Change]) -> Change | None:
     for change in changes:
         if not change.rule.reloadable or change.auth_refusal() is not None \
-                or change.system_account_refusal() is not None or change.operator_refusal() is not None:
+                or change.system_account_refusal() is not None or change.operator_refusal() is not None \
+                or change.jetstream_refusal() is not None:
             return change
     return None
 

@@ -602,3 +602,20 @@ def test_logtime_off_by_reload_drops_timestamps_from_then_on(impl, start_server)
                     next(l for l in raw if "Reloaded: logtime" in l))
     assert re.match(r"^\[\d+\] \[INF\] Reloaded server configuration \(sha256:[0-9a-f]{64}\)$",
                     raw[-1])
+
+
+# --- JetStream limits ---------------------------------------------------------------------------
+
+
+def test_jetstream_limits_reload_and_other_jetstream_changes_are_refused(impl, start_server, tmp_path):
+    base = 'jetstream { store_dir: "%s", max_mem: 1G, max_file: 5G%s }\n'
+    srv = start_server(impl, config=base % (tmp_path, ""))
+    assert_reloaded(reload(srv, (base % (tmp_path, "")).replace("1G", "2G").replace("5G", "6G")),
+                    "JetStream max_mem_store = 1.86 GB", "JetStream max_file_store = 5.59 GB")
+    grown = (base % (tmp_path, "")).replace("1G", "2G").replace("5G", "6G")
+    assert_refused(reload(srv, grown.replace(" }", ", domain: x }")),
+                   "config reload not supported for JetStreamDomain: old=, new=x")
+    assert_refused(reload(srv, grown.replace(" }", ', sync_interval: "1m" }')),
+                   "config reload not supported for SyncInterval: old=2m0s, new=1m0s")
+    assert_refused(reload(srv, grown.replace(str(tmp_path), str(tmp_path / "other"))),
+                   "config reload not supported for jetstream storage directory")
