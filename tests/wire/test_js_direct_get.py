@@ -181,7 +181,12 @@ def test_multi_last_too_many_results(start_server):
                       b'{"name":"M","subjects":["m.>"],"allow_direct":true,"storage":"memory"}')
             for i in range(1030):
                 g.send(f"m.{i}", b"x")
-            g.request("$JS.API.STREAM.INFO.M")
+            for _ in range(500):  # the reference stores plain publishes asynchronously
+                info = json.loads(g.request("$JS.API.STREAM.INFO.M")[0][1])
+                if info["state"]["messages"] == 1030:
+                    break
+                time.sleep(0.01)
+            assert info["state"]["messages"] == 1030, info["state"]
             results[impl] = [
                 g.request("$JS.API.DIRECT.GET.M", b'{"multi_last":["m.>"]}', many=True),
                 g.request("$JS.API.DIRECT.GET.M", b'{"multi_last":["m.>"],"up_to_seq":1000,"batch":2}',
