@@ -229,7 +229,8 @@ def _sequence_numbers(data: bytes) -> list[int]:
 # -------------------------------------------------------------------------- request / reply
 
 def _frames(buf: bytes):
-    """Split complete protocol frames off `buf`: yields (line, payload|None), returns leftover."""
+    """Split complete protocol frames off `buf`: yields (line, payload|None), returns leftover.
+    An HMSG's payload includes its headers."""
     frames = []
     pos = 0
     while True:
@@ -237,7 +238,7 @@ def _frames(buf: bytes):
         if nl < 0:
             break
         line = buf[pos:nl]
-        if line.startswith(b"MSG "):
+        if line.startswith(b"MSG ") or line.startswith(b"HMSG "):
             size = int(line.rsplit(b" ", 1)[1])
             if len(buf) < nl + 2 + size + 2:
                 break
@@ -335,27 +336,6 @@ def requester(host, port, subject, size, warmup, count, go, ready, result, timeo
 
 # ------------------------------------------------------------------------------ JetStream
 
-def _js_frames(buf: bytes):
-    """Like _frames, for MSG and HMSG: yields (line, payload|None) (HMSG payload has headers)."""
-    frames = []
-    pos = 0
-    while True:
-        nl = buf.find(CRLF, pos)
-        if nl < 0:
-            break
-        line = buf[pos:nl]
-        if line.startswith(b"MSG ") or line.startswith(b"HMSG "):
-            size = int(line.rsplit(b" ", 1)[1])
-            if len(buf) < nl + 2 + size + 2:
-                break
-            frames.append((line, buf[nl + 2:nl + 2 + size]))
-            pos = nl + 2 + size + 2
-        else:
-            frames.append((line, None))
-            pos = nl + 2
-    return frames, buf[pos:]
-
-
 class _Conn:
     """A raw connection that collects MSG/HMSG frames and answers PINGs."""
 
@@ -368,7 +348,7 @@ class _Conn:
         data = self.s.recv(262144)
         if not data:
             raise ProtocolError("connection closed by server")
-        frames, self.buf = _js_frames(self.buf + data)
+        frames, self.buf = _frames(self.buf + data)
         out = []
         for line, body in frames:
             if body is not None:
