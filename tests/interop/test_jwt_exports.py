@@ -12,6 +12,7 @@ Operators, accounts and users are made in tmp dirs with actor_nats.nsc / protoco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -111,6 +112,20 @@ async def request_fails(nc, subject):
 
 
 
+@contextlib.asynccontextmanager
+async def users_a_b(srv, store):
+    """A user of account A and one of account B, both closed afterwards."""
+    a = await connect(srv.url, creds(store, "A", "a"))
+    try:
+        b = await connect(srv.url, creds(store, "B", "b"))
+        try:
+            yield a, b
+        finally:
+            await b.close()
+    finally:
+        await a.close()
+
+
 async def request_eventually(nc, subject: str, data: bytes):
     """A request through an import that was just pushed: the reference applies account updates
     asynchronously, so the first tries may find no responders."""
@@ -166,17 +181,12 @@ def test_private_exports_with_activation(impl, start_server, store, tmp_path, si
     push_ok(srv, store, "A", "B")
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             assert await eventually_receives(sub, a, "priv.x", b"secret") == b"secret"
             await responder(a, "svc.echo")
             assert (await request_eventually(b, "echo", b"hi")).data == b"echo:hi"
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
 
@@ -189,9 +199,7 @@ def test_private_export_without_token_then_corrected(impl, start_server, store, 
     push_ok(srv, store, "A", "B")  # accepted: the import just does not apply
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             await responder(a, "svc.echo")
@@ -204,9 +212,6 @@ def test_private_export_without_token_then_corrected(impl, start_server, store, 
             await asyncio.to_thread(push_ok, srv, store, "B")
             assert await eventually_receives(sub, a, "priv.y", b"now") == b"now"
             assert (await request_eventually(b, "echo", b"hi")).data == b"echo:hi"
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
 
@@ -237,18 +242,13 @@ def test_bad_activation_refuses_the_account_jwt(impl, start_server, store, tmp_p
     assert reply["error"]["description"] == f"jwt validation failed - validation errors: [{issue}]"
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             assert await receives(sub, a, "priv.x") is None
             set_imports(store, "B", priv_import(store, activation(store, "A", "B", "priv.>")))
             await asyncio.to_thread(push_ok, srv, store, "B")
             assert await eventually_receives(sub, a, "priv.y", b"ok") == b"ok"
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
 
@@ -271,15 +271,10 @@ def test_activation_refused_by_the_server(impl, start_server, store, tmp_path, c
     push_ok(srv, store, "A", "B")
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             assert await receives(sub, a, "priv.x") is None
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
 
@@ -291,9 +286,7 @@ def test_revoked_activation_stops_the_import(impl, start_server, store, tmp_path
     push_ok(srv, store, "A", "B")
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             assert await eventually_receives(sub, a, "priv.x", b"before") == b"before"
@@ -306,9 +299,6 @@ def test_revoked_activation_stops_the_import(impl, start_server, store, tmp_path
             deadline = time.monotonic() + TIMEOUT
             while await receives(sub, a, "priv.y") is not None:
                 assert time.monotonic() < deadline, "still receiving after the revocation"
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
 
@@ -321,9 +311,7 @@ def test_activation_expiry_stops_the_import(impl, start_server, store, tmp_path)
     push_ok(srv, store, "A", "B")
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             assert await eventually_receives(sub, a, "priv.x", b"before") == b"before"
@@ -334,9 +322,6 @@ def test_activation_expiry_stops_the_import(impl, start_server, store, tmp_path)
                 except nats.errors.TimeoutError:
                     break
             assert await receives(sub, a, "priv.after") is None
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
 
@@ -380,9 +365,7 @@ def test_command_line_flow(impl, start_server, tmp_path):
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
 
     async def main():
-        a = await connect(srv.url, creds(store, "A", "a"))
-        b = await connect(srv.url, creds(store, "B", "b"))
-        try:
+        async with users_a_b(srv, store) as (a, b):
             sub = await b.subscribe("priv.>")
             await b.flush()
             assert await eventually_receives(sub, a, "priv.x", b"cli") == b"cli"
@@ -396,8 +379,5 @@ def test_command_line_flow(impl, start_server, tmp_path):
             else:
                 raise AssertionError("the service import never answered")
             assert reply.data == b"echo:hi"
-        finally:
-            await a.close()
-            await b.close()
 
     run(main)
