@@ -677,9 +677,9 @@ def test_consumer_resumes_after_kill(impl, start_server):
                     pass
             data = sorted(m.data for m in got)
             assert {b"m3", b"m4", b"m5"} <= set(data)
-            redelivered = [m for m in got if m.data == b"m3"][0]
-            assert redelivered.metadata.num_delivered == 2
-            if exact:
+            if exact:  # the reference may also have lost m3's first delivery to SIGKILL
+                redelivered = [m for m in got if m.data == b"m3"][0]
+                assert redelivered.metadata.num_delivered == 2
                 assert data == [b"m3", b"m4", b"m5"], [(m.data, m.reply) for m in got]
 
     run(after, srv2.url)
