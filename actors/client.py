@@ -9,8 +9,8 @@ free) and the writer (one sendall per accumulated buffer, bounded by write_deadl
 
 A Client is temporary: if it crashes its connection closes and the client library reconnects.
 
-Ordering: a PONG is sent only after every shard this client published to has processed those
-publishes (a barrier through the shards), so that `publish; flush()` means what it means on the
+Ordering: all of a connection's publishes go to one shard (actors/router.py), so they are routed
+in order. A PONG is sent only after that shard has processed them (a barrier through it), so that `publish; flush()` means what it means on the
 reference: the messages were routed, including to this client's own subscriptions.
 """
 
@@ -135,7 +135,8 @@ class Client(Actor):
     # -- lifecycle --------------------------------------------------------------------------
 
     def describe(self) -> dict:
-        return {"cid": self.cid, "ip": self.host, "port": self.port}
+        return {"cid": self.cid, "ip": self.host, "port": self.port,
+                "shard": self.ctx.shards.shard_for(self.cid)}  # where its publishes are routed
 
     def started(self) -> None:
         try:
@@ -404,7 +405,9 @@ class Client(Actor):
         return not stalled
 
     def _batch_for(self, subject: bytes) -> list:
-        idx = self.ctx.shards.shard_of(subject)
+        """This read's batch for our shard (every publish of a connection goes to one shard,
+        so its messages are routed in the order they were published: see actors/router.py)."""
+        idx = self.ctx.shards.shard_for(self.cid)
         batch = self._pubs.get(idx)
         if batch is None:
             batch = self._pubs[idx] = []
@@ -817,15 +820,13 @@ class Client(Actor):
             self._tell_shards(sub, False)
 
     def _remove_all_subs(self) -> None:
-        per_shard: dict[int, list] = {}
         shards = self.ctx.shards
-        for sub in self.subs.values():
-            for idx in shards.shards_for(sub):
-                per_shard.setdefault(idx, []).append((False, sub))
+        ops = [(False, sub) for sub in self.subs.values()]
         self.subs.clear()
-        self.ctx.shards.interest_generation += 1
-        for idx, ops in per_shard.items():
-            ref = shards.refs[idx]
+        shards.interest_generation += 1
+        if not ops:
+            return
+        for ref in shards.refs:
             if ref is not None:
                 try:
                     ref.tell(("subs", ops))
@@ -837,18 +838,18 @@ class Client(Actor):
             self._flush_pubs()  # keep this connection's order: earlier publishes first
         shards = self.ctx.shards
         shards.interest_generation += 1  # at send time: see ShardTable
-        for idx in shards.shards_for(sub):
-            ref = shards.refs[idx]
+        ops = [(add, sub)]
+        for ref in shards.refs:
             if ref is not None:
                 try:
-                    ref.tell(("subs", [(add, sub)]))
+                    ref.tell(("subs", ops))
                 except pykka.ActorDeadError:
                     pass
 
     def _reregister(self, index: int) -> None:
         """A shard restarted: give it our subscriptions again; it lost our barriers too."""
         shards = self.ctx.shards
-        ops = [(True, sub) for sub in self.subs.values() if index in shards.shards_for(sub)]
+        ops = [(True, sub) for sub in self.subs.values()]
         shards.interest_generation += 1
         ref = shards.refs[index]
         if ops and ref is not None:

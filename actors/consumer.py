@@ -12,7 +12,7 @@ and, for flow control, `$JS.FC.<stream>.<consumer>.*`, and publishes deliveries 
 9-token reply `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`.
 
 A push consumer delivers only while its deliver subject has interest, as the reference does
-(push_bound in INFO): it asks the shard that owns the subject at start, after a config update
+(push_bound in INFO): it asks its shard (every shard has every subscription) at start, after a config update
 and for INFO (when subscriptions changed since it last asked), probes it with a tell on timer
 ticks (heartbeat, inactivity) while bound, and while unbound polls the router's interest
 generation (0.25 ms doubling to 250 ms), probing only when it moved. A delivery that still finds
@@ -31,7 +31,7 @@ Messages out: asks to its Stream (looked up by path each time): ("load_next", fi
 start_seq, max_msgs, max_bytes), ("num_pending", filters, start_seq, last_per_subject),
 ("state",), ("load_msg", seq); tells ("acked", name, [seqs]) for interest/workqueue retention
 and ("consumer_inactive", name) when an ephemeral passed its inactive_threshold; to the shard
-owning deliver_subject ("interest", account, subject, ref|None, token) (an ask when ref is None).
+its shard about deliver_subject ("interest", account, subject, ref|None, token) (an ask when ref is None).
 
 It never asks the API actor, and the Stream never asks it, so no ask cycle exists (a shard
 asks nobody). Time: one
@@ -156,7 +156,7 @@ class Consumer(InternalClient, Actor):
         self.not_before = 0  # replay original / rate limit: ns before which nothing goes out
         self.held: tuple | None = None  # (msg, dc) waiting for not_before
         self._plog: deque = deque(maxlen=PLOG_MAX)  # push: (dseq, sseq, dc, from lss)
-        # push interest: the shard that owns deliver_subject answers ("interest", ...) probes;
+        # push interest: our shard answers ("interest", ...) probes;
         # one is sent only when the router's interest generation moved since the last answer
         self._igen = None  # interest generation the last probe was sent at (None: unknown)
         self._probe_token = None  # that of the probe in flight
@@ -528,20 +528,14 @@ class Consumer(InternalClient, Actor):
         subject), carried as an extra element of a PUB_AS/HPUB_AS event (see actors/shard.py)."""
         shards = self.ctx.shards
         info = (self.icid, self.actor_ref, True, True, -1, self.account)
-        batches: dict[int, list] = {}
-        known: dict[str, tuple] = {}  # subject -> (bytes, its shard's batch), for this call
+        batch: list = []
+        known: dict[str, bytes] = {}  # subject -> bytes, for this call
         enc: dict[str, bytes] = {}  # displayed subject -> bytes
         sizes: dict[int, bytes] = {}  # payload size -> its digits
         for subject, reply, hdr, data, display in msgs:
-            k = known.get(subject)
-            if k is None:
-                subj = subject.encode()
-                idx = shards.shard_of(subj)
-                batch = batches.get(idx)
-                if batch is None:
-                    batch = batches[idx] = []
-                k = known[subject] = (subj, batch)
-            subj, batch = k
+            subj = known.get(subject)
+            if subj is None:
+                subj = known[subject] = subject.encode()
             rep = reply.encode() if reply else None
             disp = None
             if display and display != subject:
@@ -567,14 +561,13 @@ class Consumer(InternalClient, Actor):
                     batch.append((PUB, subj, rep, size, data))
                 else:
                     batch.append((PUB_AS, subj, rep, size, data, disp))
-        for idx, batch in batches.items():
-            ref = shards.refs[idx]
-            if ref is None:
-                continue
-            try:
-                ref.tell(("pub", info, batch, None))
-            except pykka.ActorDeadError:
-                pass
+        ref = shards.refs[shards.shard_for(self.icid)]  # one shard: delivered in this order
+        if ref is None or not batch:
+            return
+        try:
+            ref.tell(("pub", info, batch, None))
+        except pykka.ActorDeadError:
+            pass
 
     # -- timer -------------------------------------------------------------------------------
 
@@ -1033,11 +1026,12 @@ class Consumer(InternalClient, Actor):
             self.push_active = True
 
     def _interest_now(self) -> None:
-        """Ask the shard that owns deliver_subject whether anyone subscribes to it (at start,
+        """Ask our shard (each has every subscription) whether anyone subscribes to
+        deliver_subject (at start,
         after a config update and for INFO's push_bound: exact at that moment)."""
         shards = self.ctx.shards
         subj = self.deliver_subject.encode()
-        ref = shards.refs[shards.shard_of(subj)]
+        ref = shards.refs[shards.shard_for(self.icid)]
         gen = shards.interest_generation
         has = False
         if ref is not None:
@@ -1049,14 +1043,14 @@ class Consumer(InternalClient, Actor):
         self._set_interest(has, gen)
 
     def _probe(self) -> bool:
-        """Tell the owning shard to say whether deliver_subject has interest, if subscriptions
+        """Tell our shard to say whether deliver_subject has interest, if subscriptions
         changed since the last answer; False if nothing changed (no probe sent)."""
         shards = self.ctx.shards
         gen = shards.interest_generation
         if gen == self._igen:
             return False
         subj = self.deliver_subject.encode()
-        ref = shards.refs[shards.shard_of(subj)]
+        ref = shards.refs[shards.shard_for(self.icid)]
         if ref is None:
             return False
         self._probe_token = gen

@@ -21,8 +21,8 @@ block (b"" when the message has none) and `data` the body.
 
 Deliveries arrive as the shards send them to clients: one ("msgs", parts, count, limited)
 message per routed batch, five parts per message (head, sid, mid, payload, CRLF); see
-actors/shard.py. Publishes go to the owning shard as ("pub", pubinfo, batch, None), exactly as
-a Client's, so ordering per (publisher, shard) holds and subscribers cannot tell an internal
+actors/shard.py. Publishes go to this publisher's one shard as ("pub", pubinfo, batch, None),
+exactly as a Client's, so its messages are routed in publish order and subscribers cannot tell an internal
 publisher from a connection. A restarted shard asks every internal client to register its
 subscriptions again (`ctx.internals`), as it asks the clients.
 """
@@ -76,13 +76,8 @@ class InternalClient:
     def _itell_shards(self, ops: list, only: int | None = None) -> None:
         shards = self.ctx.shards
         shards.interest_generation += 1
-        per_shard: dict[int, list] = {}
-        for op in ops:
-            for idx in shards.shards_for(op[1]):
-                if only is None or idx == only:
-                    per_shard.setdefault(idx, []).append(op)
-        for idx, batch in per_shard.items():
-            _tell(shards.refs[idx], ("subs", batch))
+        for idx in shards.all if only is None else (only,):
+            _tell(shards.refs[idx], ("subs", ops))
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -94,10 +89,10 @@ class InternalClient:
         self.ipublish_many([(subject, reply, hdr, data)], account, no_responders)
 
     def ipublish_many(self, msgs, account: str = GLOBAL_ACCOUNT, no_responders: bool = False) -> None:
-        """Publish (subject, reply, hdr, data) messages in order, one tell per shard."""
+        """Publish (subject, reply, hdr, data) messages in order, in one tell to our shard."""
         shards = self.ctx.shards
         info = (self.icid, self.actor_ref, True, no_responders, -1, account)
-        batches: dict[int, list] = {}
+        batch = []
         for subject, reply, hdr, data in msgs:
             subj = subject.encode() if isinstance(subject, str) else subject
             rep = reply.encode() if isinstance(reply, str) else reply
@@ -106,9 +101,9 @@ class InternalClient:
                 ev = (HPUB, subj, rep or None, len(hdr), str(len(payload)).encode(), payload)
             else:
                 ev = (PUB, subj, rep or None, str(len(data)).encode(), data)
-            batches.setdefault(shards.shard_of(subj), []).append(ev)
-        for idx, batch in batches.items():
-            _tell(shards.refs[idx], ("pub", info, batch, None))
+            batch.append(ev)
+        if batch:
+            _tell(shards.refs[shards.shard_for(self.icid)], ("pub", info, batch, None))
 
     # -- the router's messages ---------------------------------------------------------------
 

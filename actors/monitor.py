@@ -335,9 +335,9 @@ class Endpoints:
         return open_conns, view["closed"], view["totals"]
 
     def _index(self, account: str | None = None) -> dict:
-        """The subscription index over all shards: unique subscriptions (one that lives in every
-        shard, a first-token wildcard, counts once) and the sublist stats added up as the
-        reference adds up its per-account sublists."""
+        """The subscription index over all shards: unique subscriptions (each lives in every
+        shard and counts once), inserts and removes from one shard, and matches and caches
+        added up over the shards (each matches for its own publishers)."""
         unique: dict[int, object] = {}
         agg = {"num_subscriptions": 0, "num_cache": 0, "num_inserts": 0, "num_removes": 0,
                "num_matches": 0, "cache_hit_rate": 0, "max_fanout": 0, "avg_fanout": 0}
@@ -349,8 +349,10 @@ class Endpoints:
             st = answer["stats"]
             for sub in answer["subs"]:
                 unique[id(sub)] = sub
-            for k in ("num_cache", "num_inserts", "num_removes", "num_matches"):
+            for k in ("num_cache", "num_matches"):
                 agg[k] += st[k]
+            for k in ("num_inserts", "num_removes"):
+                agg[k] = max(agg[k], st[k])
             hits += st["cache_hit_rate"] * st["num_matches"]
             fanout_total += st["avg_fanout"] * st["num_cache"]
             agg["max_fanout"] = max(agg["max_fanout"], st["max_fanout"])
@@ -364,11 +366,10 @@ class Endpoints:
     def _subscription_count(self, account: str | None = None) -> int:
         """How many subscriptions there are, without fetching them (/varz, STATSZ)."""
         refs = [registry.ref(p) for p in self.ctx.shards.paths]
-        local = wild = 0
+        count = 0  # every shard has them all: the largest count (a restarting shard may lag)
         for answer in _gather([r for r in refs if r is not None], ("subcount", account)):
-            local += answer[0]
-            wild = max(wild, answer[1])
-        return local + wild
+            count = max(count, answer)
+        return count
 
     def _cpu_percent(self) -> float:
         return _CPU.percent()

@@ -1,10 +1,16 @@
 """The Router: the supervisor of the subject Shards, and the rules that say which shard owns what.
 
-The subscription index is partitioned by a subject's **first token**: a subscription whose first
-token is a literal lives in shard `hash(token) % N`; one whose first token is `*` or `>` lives in
-every shard. A published subject (first token always literal) therefore goes to exactly one
-shard, which holds every subscription that can match it, so queue groups, no-responders and
-fan-out are decided in one place without cross-shard coordination.
+The shards split the **publishers**, not the subjects: every shard holds the whole subscription
+index, and each publisher (a client connection, or an internal client) sends all its messages to
+one shard, `cid % N`. One publisher's messages are therefore routed by one actor, in the order
+they were published, whatever their subjects, and reach each subscriber in that order, as on the
+reference, which processes a connection sequentially. Each shard holds every subscription that
+can match, so queue groups, no-responders and fan-out are decided in one place without
+cross-shard coordination. A subscription change is told to every shard (the price: N inserts per
+SUB); a shard killed stops only the publishers pinned to it until it is back.
+
+(An earlier design partitioned by a subject's first token; it let one publisher's `a.1` and
+`b.1` reach a `>` subscriber in either order, because two shards run in either order.)
 
 `ShardTable` is the address book of the current shard refs (replaced when a shard restarts);
 clients read it to send their batches. It is registry data, not shard state.
@@ -23,8 +29,7 @@ DEFAULT_SHARDS = 4
 
 
 class Subscription:
-    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "all_shards",
-                 "account")
+    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "account")
 
     def __init__(self, subject: bytes, queue, sid: bytes, client, cid: int, headers: bool,
                  limited: bool = False, account: str = "$G"):
@@ -36,8 +41,6 @@ class Subscription:
         self.headers = headers
         self.limited = limited
         self.account = account
-        ft = subject.split(b".", 1)[0]
-        self.all_shards = ft == b"*" or ft == b">"
 
     def with_limit(self) -> "Subscription":
         return Subscription(self.subject, self.queue, self.sid, self.client, self.cid, self.headers, True,
@@ -48,7 +51,7 @@ class Subscription:
 
 
 class ShardTable:
-    """Current shard refs by index; `shard_of(subject)` picks the owning shard of a subject.
+    """Current shard refs by index; `shard_for(cid)` is the shard a publisher sends to.
 
     `interest_generation` changes whenever a subscription change is *sent* to a shard (or a
     shard starts). A shard that routed a batch finding no interest in some subjects tells the
@@ -63,20 +66,11 @@ class ShardTable:
         self.refs: list = [None] * n
         self.interest_generation = 0
         self.paths = [f"/server/router/shard-{i}" for i in range(n)]
-        self._cache: dict[bytes, int] = {}
+        self.all = range(n)  # where a subscription goes: every shard
 
-    def shard_of(self, subject: bytes) -> int:
-        idx = self._cache.get(subject)
-        if idx is None:
-            if len(self._cache) > 8192:
-                self._cache.clear()
-            idx = self._cache[subject] = hash(subject.split(b".", 1)[0]) % self.n
-        return idx
-
-    def shards_for(self, sub: Subscription) -> range | tuple:
-        if sub.all_shards:
-            return range(self.n)
-        return (self.shard_of(sub.subject),)
+    def shard_for(self, cid: int) -> int:
+        """The shard publisher `cid` sends all its messages to (internal cids are negative)."""
+        return cid % self.n
 
     def max_depth(self) -> int:
         deepest = 0

@@ -1,7 +1,7 @@
 """A Shard: one partition of the subscription index, and the place where messages are routed.
 
-It owns, per account, a Sublist of the subscriptions whose first token hashes to it (plus every
-subscription whose first token is a wildcard; see actors/router.py). Accounts are separate
+It owns, per account, a Sublist of every subscription, and routes the messages of the
+publishers pinned to it (see actors/router.py). Accounts are separate
 subject spaces: a publish is matched only in its publisher's account (the sixth element of the
 publisher info); crossing accounts is the Accounts actor's work (exports and imports). It receives one mailbox message per
 publisher read batch, matches each message, formats MSG/HMSG frames once per message, groups
@@ -83,13 +83,10 @@ class Shard(Actor):
                     if not add:
                         continue
                     space = spaces[sub.account] = _Space()
-                before = len(space.sublist)
                 if add:
                     space.sublist.insert(sub)
                 else:
                     space.sublist.remove(sub)
-                if sub.all_shards:  # kept in every shard: counted once, from these counters
-                    space.wild += len(space.sublist) - before
             return None
         if kind == "barrier":
             _tell(message[1], ("barrier", self.index, message[2]))
@@ -98,7 +95,7 @@ class Shard(Actor):
             # ("interest", account, subject, reply_ref, token): does anyone subscribe to the
             # subject in the account here? Told back as ("has_interest", token, bool), or the
             # answer of an ask when reply_ref is None (JetStream push consumers watch their
-            # deliver subject with it). This shard owns the subject.
+            # deliver subject with it). Every shard holds every subscription.
             space = self.spaces.get(message[1])
             has = False
             if space is not None:
@@ -108,11 +105,10 @@ class Shard(Actor):
                 return has
             _tell(message[3], ("has_interest", message[4], has))
             return None
-        if kind == "subcount":  # (subscriptions kept only here, ones kept in every shard)
+        if kind == "subcount":  # every shard holds every subscription
             account = message[1]
-            spaces = [sp for acc, sp in self.spaces.items() if account is None or acc == account]
-            wild = sum(sp.wild for sp in spaces)
-            return sum(len(sp.sublist) for sp in spaces) - wild, wild
+            return sum(len(sp.sublist) for acc, sp in self.spaces.items()
+                       if account is None or acc == account)
         if kind == "subsz":
             account = message[1] if len(message) > 1 else None
             spaces = [sp for acc, sp in self.spaces.items() if account is None or acc == account]
@@ -302,11 +298,10 @@ class Shard(Actor):
 class _Space:
     """One account's subscriptions in this shard, and its per-subject route cache."""
 
-    __slots__ = ("sublist", "routes", "generation", "wild")
+    __slots__ = ("sublist", "routes", "generation")
 
     def __init__(self):
         self.sublist = Sublist()
-        self.wild = 0  # subscriptions whose first token is a wildcard (they are in every shard)
         self.routes: dict = {}  # subject -> (psubs, qsubs, head)
         self.generation = -1
 

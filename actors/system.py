@@ -286,10 +286,10 @@ class System(Actor, InternalClient):
         self.ipublish(subject, payload, account=account)
 
     def _drain(self, subject: str) -> None:
-        """Wait until the shard that owns `subject` has routed what was published on it (its
-        mailbox is in order), so the subscribers get it before their connections close."""
+        """Wait until our shard has routed what we published (its mailbox is in order), so
+        the subscribers get it before their connections close."""
         shards = self.ctx.shards
-        ref = shards.refs[shards.shard_of(subject.encode())]
+        ref = shards.refs[shards.shard_for(self.icid)]
         if ref is not None:
             try:
                 ref.ask(("subsz", self.account), timeout=1.0)
