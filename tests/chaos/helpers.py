@@ -3,10 +3,11 @@ while nats-py clients (and raw sockets, where exactness matters) keep using it.
 
 Owns: the `/actorz` view and `/actorz/kill` calls (run off the event loop, so clients keep
 being served while a test waits on HTTP), waiting for a supervisor to restart an actor,
-finding which shard owns a subject (by watching the shards' mailbox counters, not by knowing
-the hash), counting what each subscription received (`Tally`), a continuous publisher, marker
-rounds that prove every subscription delivers again, a raw asyncio NATS connection, and
-nats-py connections whose disconnects are recorded.
+finding a publisher pinned to each shard (a connection's /actorz entry shows the shard all its
+publishes go to; checked against the shards' mailbox counters), counting what each
+subscription received (`Tally`), continuous publishers, marker rounds that prove every
+subscription delivers again, a raw asyncio NATS connection, and nats-py connections whose
+disconnects are recorded.
 
 Must not: start servers (the `chaos` fixture in conftest.py does, through `start_server`),
 patch anything, or assert on timing (timeouts here are generous and only stop a broken test
@@ -114,34 +115,70 @@ class Chaos:
         return sorted((p for p, a in tree.items() if a["kind"] == "shard"),
                       key=lambda p: tree[p]["index"])
 
+    async def shard_of(self, cid: int) -> int:
+        """The shard connection `cid` publishes through, as its /actorz entry shows it."""
+        entry = (await self.actorz()).get(f"/server/clients/cid-{cid}")
+        assert entry is not None and entry.get("cid") == cid, f"cid {cid} not in /actorz: {entry}"
+        assert isinstance(entry.get("shard"), int), f"cid {cid}: no shard in /actorz: {entry}"
+        return entry["shard"]
 
-async def map_shards(chaos: Chaos, nc, per_shard: int = 2, prefix: str = "c",
-                     suffix: str = ".x", max_probes: int = 200) -> dict[int, list[str]]:
-    """Find `per_shard` subjects owned by each shard: publish one subject at a time and see
-    whose `received` counter moves (the publish, and the flush barrier, go to the owner only).
-    Call it before any other traffic. Returns shard index -> subjects."""
+
+async def pin_publishers(chaos: "Chaos", connect, max_connections: int = 32,
+                         verify: bool = True) -> dict[int, object]:
+    """One connection pinned to each shard: call `await connect(k)` (k = 0, 1, ...; it returns
+    a nats-py client) until every shard has one, reading each connection's shard from /actorz
+    (`Chaos.shard_of`). Connections pinned to a shard already covered are closed again (and
+    waited out of /connz). With `verify`, each pinned connection then publishes a probe and
+    flushes, and its shard's `received` counter must move, and no other shard's (tried again
+    while the server's own traffic moves others too). Call it before any other traffic.
+    Returns shard index -> connection."""
     tree = await chaos.actorz()
-    paths = chaos.shard_paths(tree)
-    owners: dict[int, list[str]] = {tree[p]["index"]: [] for p in paths}
-    ambiguous = 0
-    for n in range(max_probes):
-        if all(len(v) >= per_shard for v in owners.values()):
-            return owners
-        subject = f"{prefix}{n}{suffix}"
+    paths = {tree[p]["index"]: p for p in chaos.shard_paths(tree)}
+    pinned: dict[int, object] = {}
+    spares = []
+    for k in range(max_connections):
+        if len(pinned) == len(paths):
+            break
+        nc = await connect(k)
+        idx = await chaos.shard_of(nc.client_id)
+        assert idx in paths, f"cid {nc.client_id}: shard {idx} is not one of {sorted(paths)}"
+        if idx in pinned:
+            spares.append(nc)
+        else:
+            pinned[idx] = nc
+    missing = sorted(set(paths) - set(pinned))
+    assert not missing, f"no publisher pinned to shards {missing} in {max_connections} connections"
+    if spares:
+        gone = {nc.client_id for nc in spares}
+        for nc in spares:
+            await nc.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while gone & await chaos.cids():
+            assert loop.time() < deadline, f"closed connections {gone} still in /connz"
+            await asyncio.sleep(0.01)
+    if verify:
+        for idx, nc in sorted(pinned.items()):
+            await _verify_pinned(chaos, nc, paths[idx], list(paths.values()))
+    return pinned
+
+
+async def _verify_pinned(chaos: "Chaos", nc, path: str, paths: list[str]) -> None:
+    """`nc`'s publishes reach the shard at `path`, and no other shard."""
+    for attempt in range(20):
+        tree = await chaos.actorz()
         before = {p: tree[p]["received"] for p in paths}
-        await nc.publish(subject, b"probe")
+        # a fresh subject each time: the publisher may drop a subject it learnt has no interest
+        await nc.publish(f"pin.{nc.client_id}.{attempt}", b"probe")
         await flush(nc)
         tree = await chaos.actorz()
-        moved = [p for p in paths if tree[p]["received"] != before[p]]
-        if len(moved) > 1:
-            ambiguous += 1  # the server's own traffic (a STATSZ counting subscriptions asks
-            assert ambiguous < 20, "the shards never went quiet"  # every shard) interleaved
-            continue
-        assert len(moved) == 1, f"{subject}: expected one shard to move, got {moved}"
-        owned = owners[tree[moved[0]]["index"]]
-        if len(owned) < per_shard:
-            owned.append(subject)
-    raise AssertionError(f"could not cover every shard in {max_probes} probes: {owners}")
+        moved = {p for p in paths if tree[p]["received"] != before[p]}
+        assert path in moved, (f"cid {nc.client_id} is shown pinned to {path}, but its publish "
+                               f"moved {sorted(moved)}")
+        if moved == {path}:
+            return
+        # the server's own traffic (a STATSZ counting subscriptions asks every shard) interleaved
+    raise AssertionError("the shards never went quiet")
 
 
 # -- counting deliveries --------------------------------------------------------------------
@@ -149,18 +186,23 @@ async def map_shards(chaos: Chaos, nc, per_shard: int = 2, prefix: str = "c",
 class Tally:
     """What one subscription (or one queue group) received.
 
-    Data messages carry `d:<seq>` with a per-subject sequence; markers carry `m:<id>`.
-    Sequences must only increase per subject (no duplicates, no reordering; gaps are losses);
-    across the members of a queue group (`ordered=False`) only duplicates are wrong.
+    Data messages carry `d:<publisher>:<seq>:<publisher seq>` (see `Publisher`: a sequence per
+    subject and one across the publisher's subjects) or just `d:<seq>`; markers carry
+    `m:<id>`. Sequences must only increase per (publisher, subject): no duplicates, no
+    reordering; gaps are losses. They must also increase per publisher across subjects (all of
+    a publisher's messages are routed by one shard, in publish order). Across the members of a
+    queue group (`ordered=False`) only duplicates are wrong.
     """
 
     def __init__(self, name: str, ordered: bool = True):
         self.name = name
         self.ordered = ordered  # False for a queue group: its members are separate connections
-        self.seen: set = set()  # (subject, seq), when not ordered: a repeat is a duplicate
+        self.seen: set = set()  # (publisher, subject, seq) when not ordered: a repeat is a duplicate
         self.count = 0
         self.per_subject: Counter = Counter()
-        self.last_seq: dict[str, int] = {}
+        self.per_stream: Counter = Counter()  # (publisher, subject) -> received
+        self.last_seq: dict[tuple, int] = {}  # (publisher, subject) -> last seq
+        self.last_pub_seq: dict[str, int] = {}  # publisher -> last publisher seq
         self.disorder: list = []
         self.markers: dict[tuple[str, int], float] = {}  # (subject, id) -> first arrival
 
@@ -169,18 +211,37 @@ class Tally:
         if kind == b"m":
             self.markers.setdefault((subject, int(value)), time.monotonic())
         elif kind == b"d":
-            seq = int(value)
-            if self.ordered:
-                last = self.last_seq.get(subject, 0)
-                if seq <= last:
-                    self.disorder.append((subject, last, seq))
-                self.last_seq[subject] = seq
-            elif (subject, seq) in self.seen:
-                self.disorder.append((subject, "duplicate", seq))
+            fields = value.split(b":")
+            if len(fields) == 1:
+                pub, seq, pub_seq = None, int(fields[0]), None
             else:
-                self.seen.add((subject, seq))
+                pub, seq, pub_seq = fields[0].decode(), int(fields[1]), int(fields[2])
+            stream = (pub, subject)
+            if self.ordered:
+                last = self.last_seq.get(stream, 0)
+                if seq <= last:
+                    self.disorder.append((subject, pub, last, seq))
+                self.last_seq[stream] = seq
+                if pub_seq is not None:
+                    last = self.last_pub_seq.get(pub, 0)
+                    if pub_seq <= last:
+                        self.disorder.append((pub, "across subjects", last, pub_seq))
+                    self.last_pub_seq[pub] = pub_seq
+            elif (pub, subject, seq) in self.seen:
+                self.disorder.append((subject, pub, "duplicate", seq))
+            else:
+                self.seen.add((pub, subject, seq))
             self.count += 1
             self.per_subject[subject] += 1
+            self.per_stream[stream] += 1
+
+    def gaps(self) -> Counter:
+        """Per publisher: the messages missing below the last one received on each subject
+        (losses, once the tally is ordered and nothing arrives out of order)."""
+        out: Counter = Counter()
+        for stream, last in self.last_seq.items():
+            out[stream[0]] += last - self.per_stream[stream]
+        return out
 
     def callback(self):
         async def cb(msg):
@@ -196,13 +257,16 @@ class Tally:
 
 
 class Publisher:
-    """Publishes `d:<seq>` round-robin over `subjects` until stopped, pausing between rounds."""
+    """Publishes `d:<name>:<seq>:<total>` round-robin over `subjects` until stopped, pausing
+    between rounds: `seq` counts per subject, `total` over all of them."""
 
-    def __init__(self, nc, subjects: list[str], pause: float = 0.01):
+    def __init__(self, nc, subjects: list[str], pause: float = 0.01, name: str = "p"):
         self.nc = nc
+        self.name = name
         self.subjects = list(subjects)
         self.pause = pause
         self.sent: Counter = Counter()
+        self.total = 0
         self._stop = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -212,11 +276,13 @@ class Publisher:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        prefix = b"d:" + self.name.encode() + b":"
         while not self._stop.is_set():
             for s in self.subjects:
                 n = self.sent[s] + 1
-                await self.nc.publish(s, b"d:%d" % n)
+                await self.nc.publish(s, prefix + b"%d:%d" % (n, self.total + 1))
                 self.sent[s] = n
+                self.total += 1
             await asyncio.sleep(self.pause)
 
     async def stop(self) -> None:
@@ -224,9 +290,29 @@ class Publisher:
         if self._task is not None:
             await self._task
 
+
+class Publishers:
+    """Several `Publisher`s started and stopped together."""
+
+    def __init__(self, publishers: list[Publisher]):
+        self.publishers = list(publishers)
+
+    def start(self) -> None:
+        for p in self.publishers:
+            p.start()
+
+    async def stop(self) -> None:
+        for p in self.publishers:
+            p._stop.set()
+        for p in self.publishers:
+            await p.stop()
+
+    def sent_on(self, subject: str) -> int:
+        return sum(p.sent[subject] for p in self.publishers)
+
     @property
     def total(self) -> int:
-        return sum(self.sent.values())
+        return sum(p.total for p in self.publishers)
 
 
 _marker_ids = itertools.count(1)
@@ -401,27 +487,42 @@ class RawClient:
 # -- a whole scenario -----------------------------------------------------------------------
 
 class Traffic:
-    """Subscriptions in every shard, a queue group, a wildcard, a raw socket, and a publisher.
+    """A publisher pinned to every shard, and subscriptions of every kind: literal subjects, a
+    wildcard, a queue group, a raw socket.
 
-    - `pub` (nats-py) publishes `d:<seq>` on two literal subjects per shard and on `jobs.run`;
-    - `sub` (nats-py) subscribes to each literal subject and to `*.x` (a wildcard first token:
-      it lives in every shard);
+    - `pubs[i]` (nats-py, pinned to shard i, see `pin_publishers`) publishes
+      `d:p<i>:<seq>:<total>` on its own literal subjects `subjects[i]` (`p<i>a.x`, `p<i>b.x`)
+      and on `jobs.run`: killing any shard stops live traffic;
+    - `sub` (nats-py) subscribes to each literal subject and to `*.x`;
     - `q1`, `q2` (nats-py) form queue group `workers` on `jobs.run`;
     - `raw` (a raw socket) subscribes to `*.x` too: it cannot reconnect behind our back.
-    `targets` are the (subject, tally) pairs a marker round must reach.
+    Every shard holds every subscription, so each publisher reaches every subscription through
+    its own shard. `marker_targets[i]` are the (subject, tally) pairs a marker round from
+    `pubs[i]` must reach (the queue group's members each, so both have caught up).
     """
 
     @classmethod
     async def create(cls, chaos: Chaos, clients, pause: float = 0.005) -> "Traffic":
         self = cls()
         self.chaos = chaos
-        self.pub, w_pub = await connect_watched(clients, "pub")
-        self.owners = await map_shards(chaos, self.pub)
-        self.literals = [s for idx in sorted(self.owners) for s in self.owners[idx]]
+        opened = []
+
+        async def connect(k):
+            nc, w = await connect_watched(clients, f"pub-{k}")
+            opened.append((nc, w))
+            return nc
+
+        self.pubs = await pin_publishers(chaos, connect)  # before any other traffic
+        self.watches = {}
+        for idx, nc in sorted(self.pubs.items()):
+            self.watches[f"pub{idx}"] = next(w for c, w in opened if c is nc)
+        self.subjects = {idx: [f"p{idx}a.x", f"p{idx}b.x"] for idx in sorted(self.pubs)}
+        self.owner = {s: idx for idx, subjects in self.subjects.items() for s in subjects}
+        self.literals = [s for idx in sorted(self.subjects) for s in self.subjects[idx]]
         self.sub, w_sub = await connect_watched(clients, "sub")
         self.q1, w_q1 = await connect_watched(clients, "q1")
         self.q2, w_q2 = await connect_watched(clients, "q2")
-        self.watches = {"pub": w_pub, "sub": w_sub, "q1": w_q1, "q2": w_q2}
+        self.watches.update({"sub": w_sub, "q1": w_q1, "q2": w_q2})
         self.tallies: dict[str, Tally] = {}
         for s in self.literals:
             t = self.tallies[s] = Tally(f"sub {s}")
@@ -446,11 +547,16 @@ class Traffic:
         await self.raw.connect(host, port)
         self.raw.send(b"SUB *.x 1\r\n")
         await self.raw.ping()
-        self.targets = [(s, self.tallies[s]) for s in self.literals]
-        self.targets += [(s, self.wild) for s in self.literals]
-        self.targets += [(s, self.raw_wild) for s in self.literals]
-        self.targets += [("jobs.run", self.queue)]
-        self.publisher = Publisher(self.pub, self.literals + ["jobs.run"], pause)
+        self.marker_targets = {}
+        for idx, subjects in self.subjects.items():
+            targets = [(s, self.tallies[s]) for s in subjects]
+            targets += [(s, self.wild) for s in subjects]
+            targets += [(s, self.raw_wild) for s in subjects]
+            targets += [("jobs.run", m) for m in self.q_members.values()]
+            self.marker_targets[idx] = targets
+        self.publisher = Publishers([Publisher(self.pubs[idx], self.subjects[idx] + ["jobs.run"],
+                                               pause, name=f"p{idx}")
+                                     for idx in sorted(self.pubs)])
         self.client_ids = self.client_id_map()
         self.cids = await chaos.cids()
         assert self.raw.info["client_id"] in self.cids
@@ -458,23 +564,27 @@ class Traffic:
         return self
 
     def client_id_map(self) -> dict[str, int]:
-        return {"pub": self.pub.client_id, "sub": self.sub.client_id,
-                "q1": self.q1.client_id, "q2": self.q2.client_id}
+        out = {f"pub{idx}": nc.client_id for idx, nc in self.pubs.items()}
+        out.update({"sub": self.sub.client_id, "q1": self.q1.client_id, "q2": self.q2.client_id})
+        return out
 
-    async def markers(self, timeout: float = TIMEOUT) -> int:
-        return await send_markers(self.pub, self.targets, timeout=timeout)
+    async def markers(self, timeout: float = TIMEOUT) -> list[int]:
+        """A marker round from every publisher (each through its own shard), concurrently."""
+        return list(await asyncio.gather(*(
+            send_markers(self.pubs[idx], self.marker_targets[idx], timeout=timeout)
+            for idx in sorted(self.pubs))))
 
     async def wait_published(self, n: int) -> None:
         target = self.publisher.total + n
         await eventually(lambda: self.publisher.total >= target, what=f"{n} more publishes")
 
     def expected(self) -> dict[str, int]:
-        sent = self.publisher.sent
-        exp = {self.tallies[s].name: sent[s] for s in self.literals}
-        on_x = sum(sent[s] for s in self.literals)
+        sent_on = self.publisher.sent_on
+        exp = {self.tallies[s].name: sent_on(s) for s in self.literals}
+        on_x = sum(sent_on(s) for s in self.literals)
         exp[self.wild.name] = on_x
         exp[self.raw_wild.name] = on_x
-        exp[self.queue.name] = sent["jobs.run"]
+        exp[self.queue.name] = sent_on("jobs.run")
         return exp
 
     def received(self) -> dict[str, Tally]:
@@ -483,10 +593,31 @@ class Traffic:
             out[t.name] = t
         return out
 
+    def ordered_tallies(self) -> list[Tally]:
+        """The subscriptions that get every message of their subjects, in order (not the
+        queue group's members, which get a share)."""
+        return [*self.tallies.values(), self.wild, self.raw_wild]
+
+    async def gaps(self, timeout: float = TIMEOUT) -> Counter:
+        """Messages lost so far, per publisher name, summed over the ordered subscriptions.
+        The publishers must be running and every shard delivering: first wait until every
+        subscription has received a message that each publisher sent after this call, so
+        that every loss before it shows as a gap."""
+        want = [(t, (p.name, s), p.sent[s]) for p in self.publisher.publishers
+                for s in p.subjects if s in self.owner
+                for t in (self.tallies[s], self.wild, self.raw_wild)]
+        await eventually(lambda: all(t.last_seq.get(key, 0) > b for t, key, b in want), timeout,
+                         "every subscription to get something newer from every publisher")
+        out: Counter = Counter()
+        for t in self.ordered_tallies():
+            out.update(t.gaps())
+        return out
+
     async def stop_and_count(self) -> dict[str, int]:
-        """Stop the publisher, wait until everything it sent has been delivered (a marker
-        round: one publisher's messages keep their order), and return the losses per
-        subscription. Fails on a duplicate or a reordering, or on more received than sent."""
+        """Stop the publishers, wait until everything they sent has been delivered (a marker
+        round from each: one publisher's messages keep their order), and return the losses
+        per subscription. Fails on a duplicate or a reordering, or on more received than
+        sent."""
         await self.publisher.stop()
         await self.markers()
         expected, received = self.expected(), self.received()
