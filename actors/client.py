@@ -108,6 +108,7 @@ class Client(Actor):
         self._barrier_queue: list = []
         self._inflight: set[int] = set()  # shards sent publishes since the last barrier
         self._pubs: dict[int, list] = {}
+        self._shard = ctx.shards.shard_for(cid)  # every publish of ours goes to this shard
         self._by_subject: dict[bytes, list] = {}  # subject -> its shard's batch in _pubs
         self._no_interest: set[bytes] = set()  # subjects nobody subscribes to, as of:
         self._ni_generation = -1  # ... this interest generation (see ShardTable)
@@ -136,7 +137,7 @@ class Client(Actor):
 
     def describe(self) -> dict:
         return {"cid": self.cid, "ip": self.host, "port": self.port,
-                "shard": self.ctx.shards.shard_for(self.cid)}  # where its publishes are routed
+                "shard": self._shard}  # where its publishes are routed
 
     def started(self) -> None:
         try:
@@ -200,8 +201,9 @@ class Client(Actor):
         finally:
             if (self._out or self._close_ready) and not self._writing:
                 self._flush_out()
-            if message[0] == "data":
-                gevent.sleep(0)  # yield after each read batch: a busy client must not starve others
+            if message[0] == "data" and self.actor_inbox.qsize():
+                gevent.sleep(0)  # yield after each read batch: a busy client must not starve
+                # others (with an empty mailbox, waiting for the next message yields anyway)
 
     def _handle(self, message):
         kind = message[0]
@@ -282,7 +284,8 @@ class Client(Actor):
     def _rearm_reader(self) -> None:
         if self._io is None or self._closing:
             return
-        if self.ctx.shards.max_depth() > SHARD_HIGH_WATER:
+        shard = self.ctx.shards.refs[self._shard]  # where our publishes go: its depth is ours to mind
+        if shard is not None and shard.actor_inbox.qsize() > SHARD_HIGH_WATER:
             if self._rearm_timer is None:
                 self._rearm_timer = gevent.get_hub().loop.timer(0.0005)
             self._rearm_timer.start(self._rearm_reader)
@@ -407,7 +410,7 @@ class Client(Actor):
     def _batch_for(self, subject: bytes) -> list:
         """This read's batch for our shard (every publish of a connection goes to one shard,
         so its messages are routed in the order they were published: see actors/router.py)."""
-        idx = self.ctx.shards.shard_for(self.cid)
+        idx = self._shard
         batch = self._pubs.get(idx)
         if batch is None:
             batch = self._pubs[idx] = []

@@ -72,15 +72,6 @@ class ShardTable:
         """The shard publisher `cid` sends all its messages to (internal cids are negative)."""
         return cid % self.n
 
-    def max_depth(self) -> int:
-        deepest = 0
-        for ref in self.refs:
-            if ref is not None:
-                depth = ref.actor_inbox.qsize()
-                if depth > deepest:
-                    deepest = depth
-        return deepest
-
 
 class Router(Supervisor):
     """one_for_one over the shards: a shard's state is derived, so it restarts alone."""

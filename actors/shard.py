@@ -73,7 +73,8 @@ class Shard(Actor):
             self._route(message[1], message[2])
             if message[3] is not None:
                 _tell(message[1][1], ("barrier", self.index, message[3]))
-            gevent.sleep(0)  # yield after each batch: one busy publisher must not starve others
+            if self.actor_inbox.qsize():  # (with an empty mailbox, the wait for the next yields)
+                gevent.sleep(0)  # yield after each batch: one busy publisher must not starve others
             return None
         if kind == "subs":
             spaces = self.spaces
