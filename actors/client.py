@@ -877,10 +877,14 @@ class Client(Actor):
             sids = parts[1::5]  # (head, sid, mid, payload, CRLF) per message
             if not sids:
                 return
-            if len(self.subs) == 1 and sids.count(next(iter(self.subs))) == len(sids):
-                self.delivered[sids[0]] += len(sids)  # the common case, at C speed
+            delivered = self.delivered
+            if len(sids) == 1:  # a single message (request/reply, a PubAck): no Counter.update
+                sid = sids[0]
+                delivered[sid] = delivered.get(sid, 0) + 1
+            elif len(self.subs) == 1 and sids.count(next(iter(self.subs))) == len(sids):
+                delivered[sids[0]] += len(sids)  # the common case, at C speed
             else:
-                self.delivered.update(sids)
+                delivered.update(sids)
             if self.max_msgs:
                 for sid, maxm in list(self.max_msgs.items()):
                     if self.delivered[sid] >= maxm:

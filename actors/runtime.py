@@ -187,6 +187,40 @@ class Actor(pykka.ThreadingActor):
             self.on_failure(*sys.exc_info())
             raise
 
+    def _actor_loop_running(self) -> None:
+        """pykka's loop, with the dispatch of our own messages (tuples, never one of pykka's
+        control messages or a CrashRequest) inlined: on the publish path every message crosses
+        three or four mailboxes, and the four isinstance checks and two calls per message that
+        this skips were a measurable part of each hop. Anything else goes through pykka's
+        `_handle_receive` as before; failures are handled exactly as pykka handles them."""
+        stopped = self.actor_stopped
+        get = self.actor_inbox.get
+        while not stopped.is_set():
+            envelope = get()
+            message = envelope.message
+            try:
+                if type(message) is tuple:
+                    self.processed += 1
+                    response = self.handle(message)
+                else:
+                    response = self._handle_receive(message)
+                if envelope.reply_to is not None:
+                    envelope.reply_to.set(response)
+            except Exception:
+                if envelope.reply_to is not None:
+                    log.info("Exception returned from %s to caller:", self, exc_info=sys.exc_info())
+                    envelope.reply_to.set_exception()
+                else:
+                    self._handle_failure(*sys.exc_info())
+                    try:
+                        self.on_failure(*sys.exc_info())
+                    except Exception:
+                        self._handle_failure(*sys.exc_info())
+            except BaseException:
+                log.debug("%r in %s. Stopping all actors.", sys.exc_info()[1], self)
+                self._stop()
+                pykka.ActorRegistry.stop_all()
+
     def on_receive(self, message):
         self.processed += 1
         if isinstance(message, CrashRequest):

@@ -114,6 +114,10 @@ class ClientParser:
 
     def feed(self, data: bytes) -> list:
         self.paused = False
+        if data[:4] == b"PUB " and self._op is None and not self._buf and data[-2:] == _CRLF:
+            one = self._single_pub(data)
+            if one is not None:
+                return one
         events: list = []
         op = self._op
         if op is not None:
@@ -244,6 +248,30 @@ class ClientParser:
         finally:
             self.in_msgs += nmsgs
             self.in_bytes += nbytes
+
+    def _single_pub(self, data: bytes) -> list | None:
+        """A read that is exactly one plain PUB (a request, a synchronous JetStream publish):
+        parsed here without the bulk path's setup, or None to let the general path take it.
+        The size token must be the canonical digits of everything between the control line
+        and the final CRLF, so the payload is that by definition, as the general path reads it."""
+        nl = data.find(_CRLF)
+        size = len(data) - nl - 4
+        if size < 0 or size >= 8192 or nl > self.max_control_line + 4 or size > self.max_payload:
+            return None
+        ctrl = data[:nl]
+        args = ctrl.split(b" ")
+        if len(args) == 3:
+            reply = None
+        elif len(args) == 4:
+            reply = args[2]
+        else:
+            return None
+        if args[-1] != _SIZES[size] or not args[1] or (reply is not None and not reply) \
+                or b"\n" in ctrl or not _plain(ctrl):
+            return None
+        self.in_msgs += 1
+        self.in_bytes += size
+        return [(PUB, args[1], reply, args[-1], data[nl + 2:-2])]
 
     def _incomplete(self, rest: bytes) -> bytes:
         """What to keep of a control line that has not ended yet (or fail now)."""

@@ -205,11 +205,13 @@ class FileStore(IndexedStore):
             return
         if cur.wfd < 0:
             cur.wfd = os.open(cur.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        view = memoryview(self._buf)
-        while view:
-            n = os.write(cur.wfd, view)
-            view = view[n:]
-        view.release()
+        n = os.write(cur.wfd, self._buf)
+        if n < len(self._buf):  # a short write (rare for a regular file): write the rest
+            view = memoryview(self._buf)[n:]
+            while view:
+                n = os.write(cur.wfd, view)
+                view = view[n:]
+            view.release()
         cur.flushed += len(self._buf)
         self._buf = bytearray()
 

@@ -249,11 +249,11 @@ LF_MUTATIONS = [(b" ", b"\n "), (b" ", b"\n"), (b"PUB ", b"PUB\n")]
 
 
 @st.composite
-def pub_runs(draw, mutations=CTRL_MUTATIONS) -> bytes:
+def pub_runs(draw, mutations=CTRL_MUTATIONS, most: int = 12) -> bytes:
     """Runs of PUBs, mostly plain, sometimes with a CRLF in the payload, a mutated control
     line, a trailing blank, a size or line over the limits, or another op in between."""
     out = []
-    for _ in range(draw(st.integers(1, 12))):
+    for _ in range(draw(st.integers(1, most))):
         kind = draw(st.integers(0, 9))
         if kind == 0:
             out.append(draw(st.sampled_from(FRAMES)))
@@ -291,6 +291,14 @@ def test_bulk_path_gives_the_events_of_the_exact_path(data, headers_ok, draw):
     exact = _events_and_counts(bytewise(data), new_parser(headers_ok))
     assert _events_and_counts([data], new_parser(headers_ok)) == exact
     assert _events_and_counts(chunked(draw.draw, data), new_parser(headers_ok)) == exact
+
+
+@FUZZ
+@given(pub_runs(most=1), st.booleans())
+def test_single_pub_read_gives_the_events_of_the_exact_path(data, headers_ok):
+    # a read holding exactly one PUB takes its own short path (a request, a sync publish)
+    exact = _events_and_counts(bytewise(data), new_parser(headers_ok))
+    assert _events_and_counts([data], new_parser(headers_ok)) == exact
 
 
 # -- round trip ---------------------------------------------------------------------------------
