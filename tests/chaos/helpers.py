@@ -325,8 +325,9 @@ def new_marker() -> int:
 async def send_markers(nc, targets, marker_id: int | None = None, timeout: float = TIMEOUT,
                        interval: float = 0.02) -> int:
     """Publish marker `m:<id>` on each (subject, tally) target, again and again, until every
-    tally has received it on that subject (a wildcard subscription is a target once per shard
-    it lives in). Returns the marker id. Fails if some never do within `timeout`.
+    tally has received it on that subject (a wildcard subscription can be a target once per
+    subject it matches). Returns the marker id. Fails if some never do within `timeout`. The
+    markers go through `nc`'s shard only: a round per publisher covers every shard.
 
     No flush here: a publisher task may be running on `nc` (see interop `settle`)."""
     marker_id = new_marker() if marker_id is None else marker_id
