@@ -172,6 +172,26 @@ class Shard(Actor):
             clients[sub.cid] = sub.client
         return parts
 
+    def _route_one(self, space, pubinfo, ev) -> bool:
+        """A batch of one plain PUB to exactly one plain subscriber (a request, a PubAck, a
+        synchronous publish): delivered without the batch bookkeeping. False for anything else,
+        which the general path below handles."""
+        subject = ev[1]
+        r = space.routes.get(subject)
+        if r is None:
+            r = self._routes_for(space, subject)
+        psubs, qsubs, head = r
+        if qsubs or len(psubs) != 1:
+            return False
+        sub = psubs[0]
+        if sub.limited or (not pubinfo[2] and sub.cid == pubinfo[0]):
+            return False
+        reply = ev[2]
+        mid = b" " + ev[3] + CRLF if reply is None else b" " + reply + b" " + ev[3] + CRLF
+        self.msgs_routed += 1
+        _tell(sub.client, ("msgs", [head, sub.sid, mid, ev[4], CRLF], 1, None))
+        return True
+
     def _route(self, pubinfo, batch) -> None:
         """Route one publisher's batch. Each delivered message is five parts in its client's
         list: (head, sid, mid, payload, CRLF), joined once by the client. Subjects found
@@ -184,6 +204,8 @@ class Shard(Actor):
             space.routes.clear()
             space.generation = space.sublist.generation
         routes = space.routes
+        if len(batch) == 1 and batch[0][0] == PUB and self._route_one(space, pubinfo, batch[0]):
+            return
         dests: dict = {}  # cid -> parts
         clients: dict = {}  # cid -> client ref
         limited: dict = {}  # cid -> [(index of head in parts, sid)]
