@@ -5,7 +5,9 @@ subject" as a `SublistResult` (plain subscribers, and queue subscribers grouped 
 across every matching subject). Each trie node has literal children keyed by token (bytes) and
 separate `*` (pwc) and `>` (fwc) children; plain and queue subscribers are kept apart. A result
 cache (subject -> result, bounded, evicted a chunk at a time) is patched, not cleared, when the
-index changes, and `generation` is bumped on every change so that callers can keep caches of
+index changes. A subject matched through a wildcard is cached the second time it misses, not the
+first (an admission filter): unique subjects (`$JS.ACK...` and `_INBOX...` replies) then never
+evict the ones that repeat (a stream's `orders.1` under `orders.>`), which are cached at once. Also, and `generation` is bumped on every change so that callers can keep caches of
 their own.
 
 A subscription is any hashable object (identity hash) with `.subject: bytes` and
@@ -76,6 +78,7 @@ class Sublist:
         self._cache: dict[bytes, SublistResult] = {}
         self._cache_max = cache_size
         self._cache_sweep = max(1, min(CACHE_SWEEP, cache_size // 4)) if cache_size > 0 else 0
+        self._seen: set[bytes] = set()  # wildcard-matched subjects that missed once (admission)
         self._count = 0
         self.generation = 0
         self._inserts = 0
@@ -338,13 +341,23 @@ class Sublist:
             else:
                 r = EMPTY_RESULT
         if node is None and r is not EMPTY_RESULT:
-            # Matched only by `>` subscriptions, with a tail no subscription names: such
-            # subjects rarely repeat (a `$JS.ACK.<stream>.<consumer>.<...>` reply is unique per
-            # delivery), and walking again is as cheap as this walk was. Not cached, so they
-            # do not evict the subjects that do repeat.
+            # Matched only by `>` subscriptions, with a tail no subscription names: many such
+            # subjects never repeat (a `$JS.ACK.<stream>.<consumer>.<...>` reply is unique per
+            # delivery), so they are admitted to the cache on their second miss.
+            self._admit(subject, r)
             return r
         self._cache_put(subject, r)
         return r
+
+    def _admit(self, subject: bytes, r: SublistResult) -> None:
+        seen = self._seen
+        if subject in seen:
+            seen.discard(subject)
+            self._cache_put(subject, r)
+        else:
+            if len(seen) >= self._cache_max:
+                seen.clear()
+            seen.add(subject)
 
     def _cache_put(self, subject: bytes, r: SublistResult) -> None:
         if self._cache_max > 0:
@@ -402,7 +415,7 @@ class Sublist:
             r = SublistResult(tuple(psubs), tuple(tuple(g) for g in groups.values()))
         else:
             r = EMPTY_RESULT
-        self._cache_put(subject, r)
+        self._admit(subject, r)  # through a `*`: `_INBOX.<id>.<n>` replies are unique
         return r
 
     # ------------------------------------------------------------------ monitoring
