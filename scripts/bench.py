@@ -667,7 +667,7 @@ def parse_args(argv=None):
     ap.add_argument("--js-count", type=int,
                     help="messages in the pipelined JetStream publish and fetch (20000; quick 2000)")
     ap.add_argument("--js-sync-count", type=int,
-                    help="messages in the synchronous JetStream publish (2000; quick 300)")
+                    help="messages in the synchronous JetStream publish (10000; quick 300)")
     ap.add_argument("--check-count", type=int,
                     help="numbered messages in the queue exactly-once check (100000; quick 10000)")
     ap.add_argument("--idle-timeout", type=float, default=3.0,
@@ -683,7 +683,7 @@ def parse_args(argv=None):
     opts.rr_warmup = opts.rr_warmup if opts.rr_warmup is not None else (50 if q else 500)
     opts.check_count = opts.check_count or (10000 if q else 100000)
     opts.js_count = opts.js_count or (2000 if q else 20000)
-    opts.js_sync_count = opts.js_sync_count or (300 if q else 2000)
+    opts.js_sync_count = opts.js_sync_count or (300 if q else 10000)
     opts.settle = 0.3 if q else 1.0
     chosen = []
     for part in [p.strip() for p in opts.scenarios.split(",") if p.strip()]:
