@@ -244,9 +244,9 @@ def run(options, load_options=None) -> int:
     root = Server.start(ctx)
     log.info("Listening for client connections on %s", _hostport(o.host, ctx.port))
     _write_files(ctx)
-    log.info("Server is ready")
+    _install_signals(ctx)  # before "Server is ready": a script may signal as soon as it reads it
     _tune_gc()
-    _install_signals(ctx)
+    log.info("Server is ready")
     code, why = ctx.done.get()
     if code != 0:
         log.log(60, "%s", why)

@@ -81,6 +81,7 @@ from ..protocol.ids import server_id
 from ..protocol.subjects import subject_matches
 from ..store.base import StoredMsg, StoreError, StreamLimits, StreamStore
 from .internal import InternalClient
+from .jsusage import usage
 from .runtime import registry
 from .supervisor import ONE_FOR_ONE, TRANSIENT, ChildSpec, Supervisor
 
@@ -192,6 +193,7 @@ class Stream(InternalClient, Supervisor):
         self._sync_running = False
         self._watchers: set[str] = set()  # paths of streams sourcing/mirroring this one
         self._sources: dict[str, _Source] = {}  # what this stream sources (or mirrors)
+        self._usage = usage(ctx)  # the ledger of bytes stored (see actors/jsusage.py)
         self._apply_config()
 
     def _apply_config(self) -> None:
@@ -208,6 +210,7 @@ class Stream(InternalClient, Supervisor):
         self._republish = jsapi.SubjectTransform(rp.get("src", ""), rp.get("dest", "")) if rp else None
         self._rp_headers_only = bool(rp and rp.get("headers_only"))
         self._no_ack = bool(cfg.get("no_ack"))  # no PubAck, not even an error, as the reference
+        self._memory = cfg.get("storage") == "memory"
         self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new"
                           or cfg.get("retention", "limits") == "interest"
                           or self._transform is not None or self._republish is not None)
@@ -226,6 +229,7 @@ class Stream(InternalClient, Supervisor):
             self.holder.store = self.holder.opener(self.holder)
             self.store = self.holder.store
         self._report_damage()
+        self._report_usage()
         self._rebuild_dedupe()
         Supervisor.started(self)  # the consumers, from the store
         self._subscribe()
@@ -348,7 +352,14 @@ class Stream(InternalClient, Supervisor):
             self._ideliver(message[1])
             self._commit()
             return None
-        return Supervisor.handle(self, message)
+        try:
+            return Supervisor.handle(self, message)
+        finally:
+            self._report_usage()  # purges, deletes, expiry, acks under interest/workqueue
+
+    def _report_usage(self) -> None:
+        if not self.holder.deleted:
+            self._usage.report(self.account, self.name, self._memory, self.store.used_bytes())
 
     def handle_other(self, message):
         kind = message[0]
@@ -373,8 +384,10 @@ class Stream(InternalClient, Supervisor):
         if self._acks:
             acks, self._acks = self._acks, []
             self.ipublish_many(acks, self.account)
-        if stored and self._watchers:
-            self._notify_watchers()
+        if stored:
+            self._report_usage()
+            if self._watchers:
+                self._notify_watchers()
         if self._appended:
             msgs, self._appended = self._appended, []
             self._tell_consumers(("appended", msgs))
@@ -404,10 +417,15 @@ class Stream(InternalClient, Supervisor):
             return self._publish(subject, reply, hdr, data)
         if len(data) > self._max_size:
             return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
+        store = self.store
+        err = self._usage.check(self.ctx, self.account, self._memory, store.msg_size(subject, b"", data))
+        if err is not None:
+            return self._pub_error(reply, err)
         try:
-            seq, ts = self.store.store_msg(subject, b"", data)
+            seq, ts = store.store_msg(subject, b"", data)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
+        self._usage.report(self.account, self.name, self._memory, store.used_bytes())
         self._stored = True
         self._last_msg_id = ""
         if reply:
@@ -480,6 +498,9 @@ class Stream(InternalClient, Supervisor):
             err = self._discard_new_check(subject, hdr, data)
             if err is not None:
                 return self._pub_error(reply, err)
+        err = self._usage.check(self.ctx, self.account, self._memory, self.store.msg_size(subject, hdr, data))
+        if err is not None:
+            return self._pub_error(reply, err)
         rp_dest = self._republish.apply(subject) if self._republish is not None else None
         if rp_dest is not None:
             last_for_subject = self.store.last_seq_for_subject(subject)
@@ -487,6 +508,7 @@ class Stream(InternalClient, Supervisor):
             seq, ts = self.store.store_msg(subject, hdr, data, ttl=ttl)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
+        self._report_usage()
         self._stored = True
         if rp_dest is not None:
             self._republish_msg(rp_dest, subject, seq, ts, last_for_subject, hdr, data)
@@ -1032,6 +1054,7 @@ class Stream(InternalClient, Supervisor):
 
     def _m_delete(self):
         self.holder.deleted = True
+        self._usage.drop(self.account, self.name)
         for name in list(self._cons):
             self._drop_consumer(name)
         self.iunsubscribe_all()

@@ -186,6 +186,10 @@ class StreamStore(ABC):
         """Human-readable reports of damage found at load (bad checksums, truncated blocks)."""
         return []
 
+    def used_bytes(self) -> int:
+        """state().bytes, cheaply (the usage ledger asks after every change)."""
+        return self.state().bytes
+
     def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
         """This store's accounting size of a message, as counted in `state().bytes` and against
         max_bytes (for the Stream actor's discard-new check). Memory: StoredMsg.size; the file

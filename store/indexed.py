@@ -109,6 +109,9 @@ class IndexedStore(StreamStore):
         self._ttl_heap: list[tuple[int, int]] = []  # (expires at, seq)
         self._lost: list[int] = []
 
+    def used_bytes(self) -> int:
+        return self._bytes
+
     def msg_size(self, subject: str, hdr: bytes, data: bytes) -> int:
         """This store's accounting size of a message (state.bytes, max_bytes): the memory
         store's is StoredMsg.size; the file store's follows the reference's file store."""

@@ -1,0 +1,97 @@
+"""The JetStream usage ledger: bytes stored, per stream, per account and per server, by storage.
+
+Every Stream actor owns one slot, (account, stream) -> (memory?, bytes), and writes only that
+slot, after each message it handles (`report`); a deleted stream drops its slot. The totals
+are kept as the slots change, so a publish checks the server's and its account's usage in O(1),
+as the reference does before it stores a message:
+
+- the server: with more bytes than `max_memory_store` / `max_file_store` already stored, a
+  publish is refused with 10023 "insufficient resources";
+- the account: when the message would take its usage past `max_memory` / `max_storage`, with
+  10002 "resource limits exceeded for account".
+
+It lives in the server's context like the ShardTable: registry data that streams report into,
+not the state of any one actor. A restarted Stream writes its slot again (idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..protocol import jserrors as E
+
+log = logging.getLogger("actor_nats")
+
+_LOG_EVERY = 10.0  # seconds between "resource limits exceeded" log lines, as the reference
+
+
+class JsUsage:
+    def __init__(self):
+        self._slots: dict[tuple[str, str], tuple[bool, int]] = {}
+        self.server = [0, 0]  # [file bytes, memory bytes]
+        self._accounts: dict[str, list[int]] = {}  # account -> [file bytes, memory bytes]
+        self._server_max = (0, 0)
+        self._server_key = None
+        self._logged = 0.0
+
+    def check(self, ctx, account: str, memory: bool, size: int) -> E.ApiError | None:
+        """Would storing `size` more bytes break a limit? The error to answer with, or None."""
+        if self.server[memory] > self._server_limit(ctx, memory):
+            now = time.monotonic()
+            if now - self._logged > _LOG_EVERY:
+                self._logged = now
+                log.error("JetStream %s resource limits exceeded for server",
+                          "memory" if memory else "storage")
+            return E.JSInsufficientResourcesError()
+        accounts = getattr(ctx, "accounts", None)
+        limits = accounts.jetstream_limits(account) if accounts is not None else None
+        if limits:
+            limit = limits.get("max_memory" if memory else "max_storage", -1)
+            if limit is not None and limit >= 0 and self.used(account, memory) + size > limit:
+                return E.JSAccountResourcesExceededError()
+        return None
+
+    def _server_limit(self, ctx, memory: bool) -> int:
+        js = ctx.options.jetstream
+        key = (js.max_file_store, js.max_memory_store)
+        if key != self._server_key:  # (reloadable; unset ones are measured once, as the reference)
+            from .jetstream import server_limits
+
+            mem, disk = server_limits(ctx)
+            self._server_max = (disk, mem)
+            self._server_key = key
+        return self._server_max[memory]
+
+    def report(self, account: str, stream: str, memory: bool, used: int) -> None:
+        key = (account, stream)
+        old = self._slots.get(key)
+        if old == (memory, used):
+            return
+        if old is not None:
+            self._move(account, old[0], -old[1])
+        self._slots[key] = (memory, used)
+        self._move(account, memory, used)
+
+    def drop(self, account: str, stream: str) -> None:
+        old = self._slots.pop((account, stream), None)
+        if old is not None:
+            self._move(account, old[0], -old[1])
+
+    def used(self, account: str, memory: bool) -> int:
+        acc = self._accounts.get(account)
+        return acc[memory] if acc is not None else 0
+
+    def _move(self, account: str, memory: bool, delta: int) -> None:
+        self.server[memory] += delta
+        acc = self._accounts.get(account)
+        if acc is None:
+            acc = self._accounts[account] = [0, 0]
+        acc[memory] += delta
+
+
+def usage(ctx) -> JsUsage:
+    u = getattr(ctx, "js_usage", None)
+    if u is None:
+        u = ctx.js_usage = JsUsage()
+    return u
