@@ -52,7 +52,7 @@ import gevent.event
 import pykka
 
 from ..protocol.ids import server_id as _random_id
-from ..protocol.jsapi import (PullRequestError, check_pull_request, format_time as rfc3339, parse_ack, parse_ack_reply, parse_pull_request,
+from ..protocol.jsapi import (ZERO_TIME, PullRequestError, check_pull_request, format_time as rfc3339, parse_ack, parse_ack_reply, parse_pull_request,
                               parse_time_ns as parse_rfc3339)
 from ..protocol.parser import HPUB, PUB
 from .shard import HPUB_AS, PUB_AS
@@ -94,9 +94,10 @@ def _status(code: int, text: str, headers: dict | None = None) -> bytes:
 
 class PullRequest:
     __slots__ = ("reply", "batch", "max_bytes", "expires", "no_wait", "hb", "hb_next",
-                 "delivered", "received")
+                 "delivered", "received", "grouped", "min_pending", "min_ack_pending", "pin",
+                 "priority")
 
-    def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now):
+    def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now, pr=None):
         self.reply = reply
         self.batch = batch  # messages still wanted
         self.max_bytes = max_bytes  # bytes still allowed (0 = no limit)
@@ -106,6 +107,12 @@ class PullRequest:
         self.hb_next = now + hb if hb else 0
         self.delivered = 0
         self.received = now
+        # priority groups (a JSON request): overflow limits, the pin id it holds, its priority
+        self.grouped = pr is not None and pr.is_json
+        self.min_pending = pr.min_pending if self.grouped else 0
+        self.min_ack_pending = pr.min_ack_pending if self.grouped else 0
+        self.pin = pr.id if self.grouped else ""
+        self.priority = pr.priority if self.grouped else 0
 
 
 class Consumer(InternalClient, Actor):
@@ -143,6 +150,9 @@ class Consumer(InternalClient, Actor):
         self.caught_up = False  # buf holds every matching message from sseq on
         self.covered = 0  # highest stream seq the buffer has seen
         self.waiting: deque = deque()
+        self.pin_id = ""  # pinned_client: the current pin (Nats-Pin-Id), its time and expiry
+        self.pin_ts = 0
+        self.pin_expires = 0
         self.last_delivered_sseq = 0
         self.last_active = 0
         self.ack_last_active = 0
@@ -223,8 +233,15 @@ class Consumer(InternalClient, Actor):
             self.pause_until = parse_rfc3339(pu) if pu else 0  # ns; nothing delivered before
         except (ValueError, TypeError):
             self.pause_until = 0
+        # priority groups (ADR-42): one group; overflow, pinned_client or prioritized
+        self.priority_policy = c.get("priority_policy") or "none"
+        self.priority_groups = list(c.get("priority_groups") or [])
+        self.pinned_ttl = int(c.get("priority_timeout") or 0)
+        if self.priority_policy != "pinned_client" and getattr(self, "pin_id", ""):
+            self.pin_id, self.pin_ts, self.pin_expires = "", 0, 0
         # pull deliveries may take _pull_fast (nothing per message but the message itself)
-        self._fast_ok = not self.headers_only and self.rate_limit <= 0 and not self.replay_original
+        self._fast_ok = not self.headers_only and self.rate_limit <= 0 and not self.replay_original \
+            and self.priority_policy == "none"
 
     def _matches(self, subject: str) -> bool:
         if not self._fbytes:
@@ -428,6 +445,8 @@ class Consumer(InternalClient, Actor):
             self.stream_config = dict(message[1])
         elif kind == "update_config":
             self._update_config(message[1])
+        elif kind == "unpin":  # CONSUMER.UNPIN (the API actor checked the group); the
+            self._unpin(message[1], "admin")  # reference advises even when nobody was pinned
         elif kind == "consumer_delete":
             self._delete()
             return None
@@ -598,6 +617,8 @@ class Consumer(InternalClient, Actor):
             self._arm(self.not_before)
         if self.pause_until > now:
             self._arm(self.pause_until)
+        if self.pin_expires:
+            self._arm(self.pin_expires)
         if self.inactive_threshold and not self.durable:
             # inactive: when the threshold is reached; active: look again after a threshold
             self._arm(self.inactive_since + self.inactive_threshold if self._inactive()
@@ -641,6 +662,9 @@ class Consumer(InternalClient, Actor):
                 self.waiting = keep
                 if not keep:
                     self.inactive_since = now
+        # pinned_client: the pinned client stopped asking for longer than priority_timeout
+        if self.pin_id and self.pin_expires and self.pin_expires <= now:
+            self._unpin(self.priority_groups[0] if self.priority_groups else "", "timeout")
         # push interest: without it, look for a subscriber when the poll is due; with it, make
         # sure it is still there (a tick is a heartbeat or an inactivity check)
         if self._probe_token is not None and now - self._probe_at >= PROBE_LOST:
@@ -1158,14 +1182,18 @@ class Consumer(InternalClient, Actor):
         except PullRequestError as e:
             self._out.append((reply, None, e.header(), b"", None))
             return
+        err = self._check_priority(pr, now) if pr.is_json else None
+        if err is not None:
+            self._out.append((reply, None, err, b"", None))
+            return
         batch, max_bytes, expires, no_wait, hb = (max(pr.batch, 1), pr.max_bytes, pr.expires,
                                                   pr.no_wait, pr.idle_heartbeat)
         if len(self.waiting) >= self.max_waiting:
             self._out.append((reply, None, _status(409, "Exceeded MaxWaiting"), b"", None))
             return
-        r = PullRequest(reply, batch, max_bytes, now + expires if expires else 0, no_wait, hb, now)
+        r = PullRequest(reply, batch, max_bytes, now + expires if expires else 0, no_wait, hb, now, pr)
         self.inactive_since = now
-        if no_wait:
+        if no_wait and self.priority_policy == "none":
             # deliver what there is now, then say there is no more
             self.waiting.appendleft(r)
             self._kick()
@@ -1179,8 +1207,134 @@ class Consumer(InternalClient, Actor):
                 if not self.waiting:
                     self.inactive_since = now
             return
-        self.waiting.append(r)
+        if no_wait:  # with priority groups: in turn like the others, answered once served
+            self._enqueue(r)
+            self._kick()
+            if r in self.waiting:
+                self.waiting.remove(r)
+                self._out.append((reply, None, _ST_NO_MESSAGES if r.delivered == 0 or not expires else
+                                  _status(408, "Request Timeout", {"Nats-Pending-Messages": r.batch,
+                                                                   "Nats-Pending-Bytes": r.max_bytes}),
+                                  b"", None))
+            return
+        self._enqueue(r)
         self._arm_later(now)
+
+    def _enqueue(self, r: PullRequest) -> None:
+        """Wait in turn; under `prioritized`, after every request of the same or a lower
+        priority number (lower is served first)."""
+        if self.priority_policy != "prioritized":
+            self.waiting.append(r)
+            return
+        at = len(self.waiting)
+        for i, other in enumerate(self.waiting):
+            if other.priority > r.priority:
+                at = i
+                break
+        self.waiting.insert(at, r)
+
+    # -- priority groups (ADR-42) -------------------------------------------------------------
+
+    def _check_priority(self, pr, now: int) -> bytes | None:
+        """A JSON pull request's priority-group fields against this consumer, as the reference
+        checks them: the status header to answer with, or None to queue it."""
+        policy = self.priority_policy
+        if (pr.min_pending or pr.min_ack_pending) and policy != "overflow":
+            return _status(400, "Bad Request - Not a Overflow Priority consumer")
+        if pr.id and policy != "pinned_client":
+            return _status(400, "Bad Request - Not a Pinned Client Priority consumer")
+        if not 0 <= pr.priority <= 9:
+            return _status(400, "Bad Request - Priority must be between 0 and 9")
+        if policy == "none":
+            return None
+        if not pr.group:
+            return _status(400, "Bad Request - Priority Group missing")
+        if pr.group not in self.priority_groups:
+            return _status(400, "Bad Request - Invalid Priority Group")
+        if self.pin_id:
+            if pr.id == self.pin_id:
+                self._pin_refresh(now)
+            elif pr.id:
+                return _status(423, "Nats-Pin-Id mismatch")
+        return None
+
+    def _pin_refresh(self, now: int) -> None:
+        self.pin_expires = now + self.pinned_ttl if self.pinned_ttl > 0 else 0
+        if self.pin_expires:
+            self._arm(self.pin_expires)
+
+    def _pin(self, r: PullRequest, now: int) -> None:
+        self.pin_id = _random_id()[:22]
+        self.pin_ts = now
+        r.pin = self.pin_id
+        self._pin_refresh(now)
+        group = self.priority_groups[0] if self.priority_groups else ""
+        self._group_advisory("PINNED", "io.nats.jetstream.advisory.v1.consumer_group_pinned",
+                             group, pinned_id=self.pin_id)
+
+    def _unpin(self, group: str, reason: str) -> None:
+        self.pin_id, self.pin_ts, self.pin_expires = "", 0, 0
+        self._group_advisory("UNPINNED", "io.nats.jetstream.advisory.v1.consumer_group_unpinned",
+                             group, reason=reason)
+
+    def _group_advisory(self, kind: str, type_: str, group: str, **extra) -> None:
+        adv = {"type": type_, "id": _random_id()[:22], "timestamp": rfc3339(time.time_ns()),
+               "account": self.account, "stream": self.stream, "consumer": self.name}
+        domain = self.ctx.options.jetstream.domain
+        if domain:
+            adv["domain"] = domain
+        adv["group"] = group
+        adv.update(extra)
+        self._out.append((f"{ADVISORY_PREFIX}.{kind}.{self.stream}.{self.name}", None, b"",
+                          json.dumps(adv, separators=(",", ":")).encode(), None))
+
+    def _wrong_pin(self, r: PullRequest) -> None:
+        self.waiting.remove(r)
+        self._out.append((r.reply, None, _status(423, "Nats-Wrong-Pin-Id", {
+            "Nats-Pending-Messages": r.batch, "Nats-Pending-Bytes": r.max_bytes}), b"", None))
+
+    def _select(self, size: int):
+        """The waiting request the next message goes to under a priority policy (the head of
+        the queue otherwise), or None when none may take it now. Pins a request when nobody
+        holds the pin; answers 423 to requests holding an old pin; passes over unpinned
+        requests while someone holds it, and overflow requests whose thresholds are not met.
+        Returns (request, pinned now)."""
+        waiting = self.waiting
+        policy = self.priority_policy
+        need_pin = policy == "pinned_client" and not self.pin_id
+        cycled = 0
+        while waiting:
+            r = waiting[0]
+            pinned_now = False
+            if policy == "pinned_client":
+                if need_pin:
+                    if not r.pin:
+                        if r.grouped:
+                            self._pin(r, time.time_ns())
+                            pinned_now = True
+                    else:
+                        self._wrong_pin(r)
+                        continue
+                elif self.pin_id:
+                    if r.pin != self.pin_id:
+                        if r.pin:
+                            self._wrong_pin(r)
+                            continue
+                        waiting.rotate(-1)
+                        cycled += 1
+                        if cycled >= len(waiting):
+                            return None, False
+                        continue
+            elif policy == "overflow" and (r.min_pending > 0 or r.min_ack_pending > 0):
+                if not ((r.min_pending > 0 and r.min_pending <= self._num_pending())
+                        or (r.min_ack_pending > 0 and r.min_ack_pending <= len(self.pending))):
+                    waiting.rotate(-1)
+                    cycled += 1
+                    if cycled >= len(waiting):
+                        return None, False
+                    continue
+            return r, pinned_now
+        return None, False
 
     # -- delivery ----------------------------------------------------------------------------
 
@@ -1429,13 +1583,23 @@ class Consumer(InternalClient, Actor):
         size = len(msg.subject) + len(hdr) + len(data)
         r = None
         if not self.deliver_subject:
-            r = self.waiting[0]
+            if self.priority_policy == "none":
+                r, pinned_now = self.waiting[0], False
+            else:
+                r, pinned_now = self._select(size)
+                if r is None:
+                    return False
             if r.max_bytes and size > r.max_bytes:
-                self.waiting.popleft()
+                self.waiting.remove(r)
                 self._out.append((r.reply, None, _status(409, "Message Size Exceeds MaxBytes"), b"", None))
+                if pinned_now:
+                    self.pin_id, self.pin_ts, self.pin_expires = "", 0, 0
                 if not self.waiting:
                     self.inactive_since = time.time_ns()
                 return False
+            if self.priority_policy == "pinned_client":
+                pin = f"Nats-Pin-Id: {self.pin_id}\r\n".encode()
+                hdr = (hdr[:-2] + pin + b"\r\n") if hdr else b"NATS/1.0\r\n" + pin + b"\r\n"
         now = time.time_ns()
         new = dc == 1 and msg.seq >= self.sseq
         from_lss = bool(self.lss) and self.lss[0] == msg.seq
@@ -1486,9 +1650,12 @@ class Consumer(InternalClient, Actor):
             if r.hb:
                 r.hb_next = now + r.hb
             if r.batch <= 0:
-                self.waiting.popleft()
+                self.waiting.remove(r)
                 if not self.waiting:
                     self.inactive_since = now
+            elif self.priority_policy == "prioritized" and len(self.waiting) > 1:
+                self.waiting.remove(r)  # behind the others of its priority, in turn
+                self._enqueue(r)
         else:
             self._plog.append((dseq, msg.seq, dc, from_lss))
             self._out.append((self.deliver_subject, reply, hdr, data, msg.subject))
@@ -1557,6 +1724,12 @@ class Consumer(InternalClient, Actor):
         }
         if self.deliver_subject and self.push_active:
             info["push_bound"] = True
+        if self.priority_groups:
+            state = {"group": self.priority_groups[0]}
+            if self.pin_id:
+                state["pinned_client_id"] = self.pin_id
+            state["pinned_ts"] = rfc3339(self.pin_ts) if self.pin_id else ZERO_TIME  # (as the reference)
+            info["priority_groups"] = [state]
         info["ts"] = rfc3339(now)
         return info
 
