@@ -1409,57 +1409,58 @@ class Consumer(InternalClient, Actor):
         sent = 0
         while buf and waiting and sent < limit:
             r = waiting[0]
-            reply_to = r.reply
-            first = sent
-            while buf and r.batch > 0 and sent < limit:
-                if max_ap > 0 and len(pending) >= max_ap:
-                    break
-                m = buf[0]
-                seq = m.seq
-                if seq < sseq:
-                    buf.popleft()
-                    continue
-                hdr, data = m.hdr, m.data
-                size = len(m.subject) + len(hdr) + len(data)
-                if r.max_bytes and size > r.max_bytes:
-                    break
+            if r.batch <= 0:
+                waiting.popleft()
+                if not waiting:
+                    self.inactive_since = now
+                continue
+            if max_ap > 0 and len(pending) >= max_ap:
+                break
+            m = buf[0]
+            seq = m.seq
+            if seq < sseq:
                 buf.popleft()
-                sseq = seq + 1
-                if caught_up:
-                    npend = len(buf)
-                else:
-                    if seq <= np_last:
-                        np_ -= 1
-                    else:
-                        np_last = seq
-                    npend = np_ if np_ > 0 else 0
-                reply = f"{ackp}1.{seq}.{dseq}.{m.ts}.{npend}"  # ack_reply_subject's form
-                if track:
-                    p = pending.get(seq)
-                    if p is None:
-                        pending[seq] = (dseq, now)
-                        pq.append(seq)
-                    else:
-                        pending[seq] = (p[0], now)
-                else:
-                    self.adflr, self.asflr = dseq, max(self.asflr, seq)
-                    self._acked_out.append(seq)
-                dseq += 1
-                out.append((reply_to, reply, hdr, data, m.subject))
-                sent += 1
-                r.batch -= 1
-                r.delivered += 1
-                if r.max_bytes:
-                    r.max_bytes -= size
+                continue
+            hdr, data = m.hdr, m.data
+            size = len(m.subject) + len(hdr) + len(data)
+            if r.max_bytes and size > r.max_bytes:
+                break  # something for the general path to decide
+            buf.popleft()
+            sseq = seq + 1
+            if caught_up:
+                npend = len(buf)
             else:
-                if r.batch <= 0:
-                    waiting.popleft()
-                    if not waiting:
-                        self.inactive_since = now
-                    continue
-            if r.hb and sent > first:
+                if seq <= np_last:
+                    np_ -= 1
+                else:
+                    np_last = seq
+                npend = np_ if np_ > 0 else 0
+            reply = f"{ackp}1.{seq}.{dseq}.{m.ts}.{npend}"  # ack_reply_subject's form
+            if track:
+                p = pending.get(seq)
+                if p is None:
+                    pending[seq] = (dseq, now)
+                    pq.append(seq)
+                else:
+                    pending[seq] = (p[0], now)
+            else:
+                self.adflr, self.asflr = dseq, max(self.asflr, seq)
+                self._acked_out.append(seq)
+            dseq += 1
+            out.append((r.reply, reply, hdr, data, m.subject))
+            sent += 1
+            r.batch -= 1
+            r.delivered += 1
+            if r.max_bytes:
+                r.max_bytes -= size
+            if r.hb:
                 r.hb_next = now + r.hb
-            break  # something for the general path to decide
+            if r.batch <= 0:
+                waiting.popleft()
+                if not waiting:
+                    self.inactive_since = now
+            elif len(waiting) > 1:
+                waiting.rotate(-1)  # one message per waiting request in turn, as the reference
         if sent:
             self.sseq, self.dseq = sseq, dseq
             self.last_delivered_sseq = sseq - 1
@@ -1653,8 +1654,8 @@ class Consumer(InternalClient, Actor):
                 self.waiting.remove(r)
                 if not self.waiting:
                     self.inactive_since = now
-            elif self.priority_policy == "prioritized" and len(self.waiting) > 1:
-                self.waiting.remove(r)  # behind the others of its priority, in turn
+            elif len(self.waiting) > 1:
+                self.waiting.remove(r)  # behind the others (of its priority), in turn
                 self._enqueue(r)
         else:
             self._plog.append((dseq, msg.seq, dc, from_lss))

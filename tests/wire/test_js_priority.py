@@ -208,3 +208,22 @@ def test_prioritized_serves_the_lower_priority_number_first(js):
     assert high.reply()[2] == b"first"
     admin.publish("s.1", b"second")
     assert low.reply()[2] == b"second"
+
+
+def test_waiting_requests_take_messages_in_turn(js):
+    """Without a priority policy too: one message to each waiting request in turn."""
+    admin, a, b = js("admin"), js("a"), js("b")
+    setup(admin, 0)
+    a.pull(batch=5, expires=5_000_000_000)
+    deadline = time.monotonic() + 5
+    while admin.api("$JS.API.CONSUMER.INFO.S.C")["num_waiting"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    b.pull(batch=5, expires=5_000_000_000)
+    while admin.api("$JS.API.CONSUMER.INFO.S.C")["num_waiting"] != 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for i in range(4):
+        assert admin.api_raw("s.1", str(i).encode())["seq"] == i + 1
+    assert [a.reply()[2], a.reply()[2]] == [b"0", b"2"]
+    assert [b.reply()[2], b.reply()[2]] == [b"1", b"3"]
