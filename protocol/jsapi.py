@@ -27,6 +27,7 @@ from typing import Any, Iterable, NamedTuple
 from . import jserrors as E
 from .jserrors import ApiError
 from . import subjects as _subjects
+from .transform import SubjectTransform, TransformError  # noqa: F401  (streams use jsapi.SubjectTransform)
 
 try:  # the version we report in `_nats.ver`
     from .. import NATS_VERSION
@@ -1104,7 +1105,13 @@ def _valid_transform(src: str, dest: str) -> bool:
     for ref in re.findall(r"\$(\d+)", plain):
         if int(ref) > nwc:
             return False
-    return valid_subject(re.sub(r"\$\d+", "X", plain))
+    if not valid_subject(re.sub(r"\$\d+", "X", plain)):
+        return False
+    try:  # what the transform itself refuses (bad function arguments, ...)
+        SubjectTransform(src, dest)
+    except TransformError:
+        return False
+    return True
 
 
 def _check_mapping(src: str, dest: str, ctor) -> None:
@@ -1821,127 +1828,6 @@ def pub_ack_error(err: ApiError, stream: str = "") -> bytes:
     if stream:
         d["stream"] = stream
     return go_json(d)
-
-
-# --------------------------------------------------------------------------------------------
-# Subject transforms (stream subject_transform, republish, source transforms)
-
-_TRANSFORM_FN = re.compile(r"^\{\{\s*([A-Za-z]+)\s*\((.*)\)\s*\}\}$")
-
-
-def _fnv32a(data: bytes) -> int:
-    h = 0x811C9DC5
-    for c in data:
-        h = ((h ^ c) * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-class SubjectTransform:
-    """A subject mapping from `src` (a subject with `*` and `>`; "" = `>`) to `dest` ("" = the
-    subject unchanged). Destination tokens: literals, `>` (what the source's `>` matched),
-    `$N` and the functions `{{wildcard(n)}}`, `{{partition(buckets[, n...])}}` (FNV-1a of the
-    named wildcards' values, or of the whole subject, modulo buckets), `{{split(n, delim)}}`,
-    `{{splitfromleft(n, pos)}}`, `{{splitfromright(n, pos)}}`, `{{slicefromleft(n, size)}}`,
-    `{{slicefromright(n, size)}}`, `{{left(n, len)}}`, `{{right(n, len)}}`, `{{random(n)}}`
-    (names in any case; n counts the source's `*` wildcards from 1).
-
-    `apply(subject)` -> the mapped subject, or None when `subject` does not match `src`."""
-
-    def __init__(self, src: str, dest: str):
-        self.src = src or ">"
-        self.src_tokens = self.src.split(".")
-        self.dest = dest
-        self.ops: list[tuple] = []  # (kind, args)
-        for tok in dest.split(".") if dest else []:
-            m = _TRANSFORM_FN.match(tok)
-            if m:
-                name = m.group(1).lower()
-                args = [a.strip() for a in m.group(2).split(",")]
-                if name not in ("split",):
-                    args = [int(a) for a in args if a != ""]
-                self.ops.append((name, args))
-            elif len(tok) > 1 and tok[0] == "$" and tok[1:].isdigit():
-                self.ops.append(("wildcard", [int(tok[1:])]))
-            elif tok == ">":
-                self.ops.append((">", None))
-            else:
-                self.ops.append(("lit", tok))
-
-    def _match(self, tokens: list[str]):
-        """(values of the `*` wildcards, tokens matched by `>`) or None."""
-        wild: list[str] = []
-        st = self.src_tokens
-        for i, s in enumerate(st):
-            if s == ">":
-                if len(tokens) <= i:
-                    return None
-                return wild, tokens[i:]
-            if i >= len(tokens):
-                return None
-            if s == "*":
-                wild.append(tokens[i])
-            elif s != tokens[i]:
-                return None
-        if len(tokens) != len(st):
-            return None
-        return wild, []
-
-    def apply(self, subject: str) -> str | None:
-        tokens = subject.split(".")
-        m = self._match(tokens)
-        if m is None:
-            return None
-        if not self.dest:
-            return subject
-        wild, rest = m
-        out: list[str] = []
-
-        def wc(n: int) -> str:
-            return wild[n - 1] if 0 < n <= len(wild) else ""
-
-        for kind, args in self.ops:
-            if kind == "lit":
-                out.append(args)
-            elif kind == ">":
-                out.extend(rest if self.src_tokens[-1] == ">" else tokens)
-            elif kind == "wildcard":
-                out.append(wc(args[0]))
-            elif kind == "partition":
-                key = "".join(wc(n) for n in args[1:]) if len(args) > 1 else subject
-                out.append(str(_fnv32a(key.encode()) % args[0]))
-            elif kind == "split":
-                tok, delim = wc(int(args[0])), args[1] if len(args) > 1 else ""
-                parts = [p for p in tok.split(delim) if p] if delim else [tok]
-                out.extend(parts)
-            elif kind in ("splitfromleft", "splitfromright"):
-                tok, pos = wc(args[0]), args[1]
-                if 0 < pos < len(tok):
-                    cut = pos if kind == "splitfromleft" else len(tok) - pos
-                    out.extend((tok[:cut], tok[cut:]))
-                else:
-                    out.append(tok)
-            elif kind in ("slicefromleft", "slicefromright"):
-                tok, size = wc(args[0]), args[1]
-                if 0 < size < len(tok):
-                    if kind == "slicefromleft":
-                        out.extend(tok[i:i + size] for i in range(0, len(tok), size))
-                    else:
-                        head = len(tok) % size
-                        if head:
-                            out.append(tok[:head])
-                        out.extend(tok[i:i + size] for i in range(head, len(tok), size))
-                else:
-                    out.append(tok)
-            elif kind == "left":
-                out.append(wc(args[0])[:max(args[1], 0)])
-            elif kind == "right":
-                tok = wc(args[0])
-                out.append(tok[-args[1]:] if 0 < args[1] < len(tok) else tok)
-            elif kind == "random":
-                import random as _random
-
-                out.append(str(_random.randrange(max(args[0], 1))))
-        return ".".join(out)
 
 
 # -- DIRECT.GET requests (ADR-31) ---------------------------------------------------------------
