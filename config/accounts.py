@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 
 from ..protocol.subjects import subject_matches, valid_subject
 from .auth import AuthConfigError, _go_type, _item_pos, _parse_user, _pos, _str, parse_permissions
+from .mappings import parse_mappings
+from .mappings import summary as mapping_summary
 
 GLOBAL_ACCOUNT = "$G"
 DEFAULT_SYSTEM_ACCOUNT = "$SYS"
@@ -61,9 +63,10 @@ class AccountSpec:
     imports: tuple = ()
     jetstream: dict | None = None  # None: not enabled; {} enabled without limits
     default_permissions: object = None
+    mappings: tuple = ()  # MappingSpecs (config/mappings.py)
 
     def __hash__(self) -> int:
-        return hash((self.name, self.users, self.exports, self.imports,
+        return hash((self.name, self.users, self.exports, self.imports, self.mappings,
                      tuple(sorted((self.jetstream or {}).items())) if self.jetstream is not None else None))
 
 
@@ -71,19 +74,21 @@ class AccountsOptions:
     """Immutable. Not a dataclass, for the reason AuthOptions is not: `dataclasses.asdict` of
     the options (for /configz) must get the redacted `summary()`, never the users' secrets."""
 
-    __slots__ = ("accounts", "system_account", "no_system_account")
+    __slots__ = ("accounts", "system_account", "no_system_account", "mappings")
 
     def __init__(self, accounts: tuple = (), system_account: str = "",
-                 no_system_account: bool = False):
+                 no_system_account: bool = False, mappings: tuple = ()):
         object.__setattr__(self, "accounts", tuple(accounts))
         object.__setattr__(self, "system_account", system_account)  # "" = the default $SYS
         object.__setattr__(self, "no_system_account", no_system_account)
+        # the top-level mappings block: the global account's MappingSpecs (config/mappings.py)
+        object.__setattr__(self, "mappings", tuple(mappings))
 
     def __setattr__(self, name, value):
         raise AttributeError("AccountsOptions is immutable")
 
     def _values(self) -> tuple:
-        return (self.accounts, self.system_account, self.no_system_account)
+        return (self.accounts, self.system_account, self.no_system_account, self.mappings)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, AccountsOptions) and self._values() == other._values()
@@ -109,10 +114,19 @@ class AccountsOptions:
         return {"accounts": {a.name: {"users": [u.nkey or u.username for u in a.users],
                                       "exports": [e.subject for e in a.exports],
                                       "imports": [f"{i.account}:{i.subject}" for i in a.imports],
-                                      "jetstream": a.jetstream}
+                                      "jetstream": a.jetstream,
+                                      "mappings": mapping_summary(a.mappings)}
                              for a in self.accounts},
                 "system_account": self.system_account or DEFAULT_SYSTEM_ACCOUNT,
-                "no_system_account": self.no_system_account}
+                "no_system_account": self.no_system_account,
+                "mappings": mapping_summary(self.mappings)}
+
+    def mappings_of(self, account: str) -> tuple:
+        """The MappingSpecs of an account (the top-level block is the global account's)."""
+        if account == GLOBAL_ACCOUNT:
+            return self.mappings
+        spec = self.get(account)
+        return spec.mappings if spec is not None else ()
 
     def __repr__(self) -> str:
         return f"AccountsOptions({self.summary()})"
@@ -145,6 +159,7 @@ def parse_accounts(value, where: str = "") -> tuple:
         imports: list = []
         jetstream = None
         default_perms = None
+        mappings: tuple = ()
         for key, v in body.items():
             lk = key.lower()
             try:
@@ -160,7 +175,10 @@ def parse_accounts(value, where: str = "") -> tuple:
                     jetstream = _parse_jetstream(v, body, key)
                 elif lk == "default_permissions":
                     default_perms = parse_permissions(v, body, key)
-                elif lk in ("mappings", "maps", "limits", "nkey", "msg_trace", "trace_dest"):
+                elif lk in ("mappings", "maps"):
+                    mappings, problems = parse_mappings(v, body, key)
+                    errors.extend(problems)
+                elif lk in ("limits", "nkey", "msg_trace", "trace_dest"):
                     raise AuthConfigError(_pos(body, key) + f'"{key}" is not supported by actor-nats yet')
                 else:
                     raise AuthConfigError(_pos(body, key) + f'unknown field "{key}"')
@@ -173,7 +191,8 @@ def parse_accounts(value, where: str = "") -> tuple:
                           for u in users)
         users = tuple(replace(u, account=name) for u in users)
         specs.append(AccountSpec(name=name, users=users, exports=tuple(exports), imports=tuple(imports),
-                                 jetstream=jetstream, default_permissions=default_perms))
+                                 jetstream=jetstream, default_permissions=default_perms,
+                                 mappings=mappings))
     if errors:
         raise _Errors(errors)
     return tuple(specs)

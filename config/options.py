@@ -14,6 +14,7 @@ from .accounts import AccountsOptions, check_accounts, parse_accounts
 from .auth import AuthConfigError, AuthOptions, parse_authorization
 from .auth import check as check_auth
 from .jetstream import JetStreamConfigError, JetStreamOptions, parse_jetstream
+from .mappings import parse_mappings
 from .operator import OPERATOR_KEYS, OperatorOptions, check_operator_options, parse_operator_options
 
 KB = 1024
@@ -327,7 +328,7 @@ NOT_YET = (
     "accounts_resolver", "resolver_tls", "resolver_preload", "resolver_pinned_accounts", "tls",
     "allow_non_tls", "ocsp", "ocsp_cache", "cluster", "gateway", "leafnodes", "leaf",
     "default_js_domain", "websocket", "ws", "mqtt",
-    "https", "https_port", "http_base_path", "mappings", "maps", "server_tags", "server_metadata",
+    "https", "https_port", "http_base_path", "server_tags", "server_metadata",
     "max_sub_tokens", "max_subscription_tokens", "write_timeout", "syslog", "remote_syslog",
     "trace_verbose", "trace_headers", "logfile_size_limit", "log_size_limit", "logfile_max_num",
     "log_max_num", "max_traced_msg_len", "prof_port", "prof_block_rate", "proxy_protocol",
@@ -388,6 +389,12 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
                     inner = _where(value, e.key) if e.key is not None and isinstance(value, dict) else ""
                     raise _Positioned((inner or _where(conf, key)) + str(e)) from None
                 explicit.add("jetstream")
+            elif lk in ("mappings", "maps"):  # the global account's; the last block wins
+                specs, problems = parse_mappings(value, conf, key)
+                if problems:
+                    raise _Positioned(*problems)
+                values["accounts"] = values.get("accounts", AccountsOptions()).with_(mappings=specs)
+                explicit.add("accounts")
             elif lk in OPERATOR_KEYS:
                 explicit.add("operator")
                 continue  # parsed together below (parse_operator_options)
@@ -404,7 +411,7 @@ def from_map(conf: dict, config_file: str = "", check_only: bool = False,
         except OptionsError as e:
             errors.extend(_where(conf, key) + m for m in e.messages)
     if not errors and "accounts" in values:
-        where = _where(conf, next(k for k in conf if k.lower() in _ACCOUNT_KEYS))
+        where = _where(conf, next((k for k in conf if k.lower() in _ACCOUNT_KEYS), None))
         try:
             _merge_account_users(values, "")
             check_accounts(values["accounts"].accounts, where.split(" ")[0].rsplit(":", 3)[0] + ":1:0: "
