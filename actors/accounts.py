@@ -8,7 +8,8 @@ ways across are an account's exports imported by another, and they are this acto
   subscribes to `events.>` in A; each message it gets is published again in B under the mapped
   subject (`p.events.1`, or `to` with the wildcard tokens carried over in order).
 - **service import** (B imports A's service `req.x` as `ask`): the actor subscribes to `ask` in
-  B; a request is published in A on `req.x` with a fresh reply subject `_R_.<id>.<n>`, which the
+  B; a request is published in A on `req.x` (mapped by A's subject mappings, as the reference
+  does) with a fresh reply subject `_R_.<id>.<n>`, which the
   actor subscribes to in A first (so the answer cannot overtake it); the answer is published in
   B to the requester's own reply. Singleton responses end the mapping after the first answer;
   stream and chunked ones keep it until RESPONSE_TTL passes.
@@ -40,6 +41,7 @@ import gevent
 from ..config.accounts import (DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, RESPONSE_TYPES, AccountSpec,
                                Export, Import, response_type)
 from ..protocol import jwt as njwt
+from ..protocol.transform import SubjectMapper
 from .internal import InternalClient
 from .runtime import Actor
 
@@ -49,13 +51,15 @@ RESPONSE_TTL = 120.0  # seconds a stream/chunked service response mapping lives 
 
 
 class AccountsTable:
-    """Which accounts exist, which is the system account, and JetStream per account."""
+    """Which accounts exist, which is the system account, JetStream per account, and each
+    account's subject mappings (an immutable SubjectMapper, protocol/transform.py)."""
 
     def __init__(self, options, jwt_claims: dict | None = None):
         acc = options.accounts
         op = getattr(options, "operator", None)
         self.operator_mode = bool(op is not None and op.enabled)
         self._claims: dict = {}
+        self._mappers: dict = {}  # account -> SubjectMapper, for the accounts that have mappings
         if self.operator_mode:
             self._claims = dict(jwt_claims or {})
             self.trusted_keys = frozenset(op.all_trusted_keys())
@@ -72,6 +76,11 @@ class AccountsTable:
         self.trusted_keys = frozenset()
         self.activation_expiry = {}
         self.specs = {a.name: a for a in acc.accounts}
+        for name, specs in [(GLOBAL_ACCOUNT, getattr(acc, "mappings", ()))] + \
+                [(a.name, a.mappings) for a in acc.accounts]:
+            mapper = SubjectMapper(specs) if specs else None
+            if mapper:
+                self._mappers[name] = mapper
         self.no_system_account = acc.no_system_account
         self.system_account = "" if acc.no_system_account else (acc.system_account or DEFAULT_SYSTEM_ACCOUNT)
         explicit_js = any(a.jetstream is not None for a in acc.accounts)
@@ -79,6 +88,10 @@ class AccountsTable:
                     if a.jetstream is not None and a.name != self.system_account}
         if not explicit_js:
             self._js[GLOBAL_ACCOUNT] = {}  # JetStream on: the global account gets it
+
+    def mapper(self, name: str):
+        """The account's SubjectMapper, or None when it has no mappings."""
+        return self._mappers.get(name)
 
     def claims(self, name: str):
         """The account JWT's decoded claims (operator mode), else None."""
@@ -331,6 +344,13 @@ class Accounts(Actor, InternalClient):
                 if len(self._requests) > 10000:
                     self._requests.clear()
                 self._requests[mapped] = (importer, reply, subject, sid)
+            mapper = self.ctx.accounts.mapper(imp.account)  # the exporter's mappings apply
+            if mapper is not None:
+                chosen = mapper.select(target.encode())
+                if chosen is not None:
+                    if not chosen:
+                        return  # a weighted mapping dropped it
+                    target = chosen
             self.ipublish(target, data, mapped, hdr, account=imp.account, no_responders=bool(reply))
         return forward
 

@@ -92,6 +92,13 @@ class Client(Actor):
         self._creds: dict | None = None  # CONNECT's credentials, re-checked on reload
         self._pub_perms = None  # Permissions with publish lists, else None (the fast path)
         self._pub_cache: dict = {}  # subject -> allowed, for _pub_perms
+        # subject mappings of our account (protocol/transform.py SubjectMapper), looked up again
+        # whenever the context's AccountsTable is replaced (a reload, a JWT update) or our
+        # account changes; _map_cache (subject -> mapped subject, Choice, or False for none) is
+        # None when the account has no mappings: the publish path then checks nothing else
+        self._mapper = None
+        self._map_cache: dict | None = None
+        self._mappings_of = None  # the AccountsTable _mapper was taken from
         self._sub_perms = None
         self._deliver_filter = False  # subscribe deny lists or allow_responses
         self._responses = None
@@ -334,13 +341,24 @@ class Client(Actor):
             self._no_interest.clear()
         no_interest = self._no_interest
         by_subject = self._by_subject
+        if self._mappings_of is not self.ctx.accounts:
+            self._load_mappings()
+        mcache = self._map_cache
+        held: list = []  # trace: a mapped message's payload line goes after its MAPPING line
         for i, ev in enumerate(events):
             op = ev[0]
             if trace:
                 prefix = self._prefix()
-                for line in inbound(ev):
+                lines = inbound(ev)
+                if mcache is not None and (op == PUB or op == HPUB):
+                    held, lines = lines[1:], lines[:1]
+                for line in lines:
                     log.log(TRACE, "%s%s", prefix, line)
             if op == PUB and simple:
+                if mcache is not None:
+                    ev = self._map_pub(ev, mcache)
+                    if ev is None:
+                        continue  # a weighted mapping dropped it
                 if ev[1] in no_interest and (ev[2] is None or not self.no_responders):
                     continue  # no subscriber anywhere, as of the current interest generation
                 batch = by_subject.get(ev[1])
@@ -361,6 +379,19 @@ class Client(Actor):
                         ev = (PUB, ev[1], ev[2], ev[4], ev[5])
                 if self.pedantic and not valid_literal_subject(ev[1]):
                     self._send_err(errors.INVALID_PUBLISH_SUBJECT)
+                if mcache is not None:  # mapped before the permission check, as the reference
+                    mapped = self._map_pub(ev, mcache)
+                    if trace:
+                        if mapped is not ev:
+                            log.log(TRACE, "%s<<- [MAPPING %s -> %s]", prefix, ev[1].decode(errors="replace"),
+                                    mapped[1].decode(errors="replace") if mapped is not None else "")
+                        for line in held:
+                            log.log(TRACE, "%s%s", prefix, line)
+                    if mapped is None:  # a weighted mapping dropped it
+                        if self.verbose:
+                            self._send_ctl(OK_FRAME)
+                        continue
+                    ev = mapped
                 if self._pub_perms is not None and not self._can_publish(ev[1]):
                     continue  # no +OK for a denied publish, as the reference
                 if self.verbose:
@@ -406,6 +437,34 @@ class Client(Actor):
         if pubs and not self._closing:
             self._flush_pubs()
         return not stalled
+
+    def _load_mappings(self) -> None:
+        accounts = self.ctx.accounts
+        self._mappings_of = accounts
+        mapper = accounts.mapper(self.account)
+        if mapper is not self._mapper:
+            self._mapper = mapper
+            self._map_cache = {} if mapper is not None else None
+
+    def _map_pub(self, ev: tuple, cache: dict):
+        """A publish with its subject mapped (the same tuple when no mapping applies; None when
+        a weighted mapping drops it). What a subject maps to is cached; a weighted or random
+        destination is drawn per message. The reply subject is not mapped."""
+        subject = ev[1]
+        m = cache.get(subject)
+        if m is None:
+            m = self._mapper.resolve(subject)
+            if m is None:
+                m = False
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[subject] = m
+        if m is False:
+            return ev
+        mapped = m if m.__class__ is bytes else m.pick()
+        if not mapped:
+            return None
+        return (ev[0], mapped) + ev[2:]
 
     def _batch_for(self, subject: bytes) -> list:
         """This read's batch for our shard (every publish of a connection goes to one shard,
@@ -508,6 +567,7 @@ class Client(Actor):
     def _take_identity(self, identity) -> None:
         self.identity = identity
         self.account = (identity.user.account if identity.user is not None else "") or "$G"
+        self._mappings_of = None  # the account's mappings are looked up again
         perms = identity.permissions
         self._pub_perms = perms if perms is not None and perms.has_pub else None
         self._pub_cache = {}

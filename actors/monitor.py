@@ -779,15 +779,20 @@ class Endpoints:
         index = self._index(acc)
         accounts = self._accounts()
         js = accounts.jetstream_limits(acc) is not None if accounts is not None else False
-        return {
+        out = {
             "account_name": acc, "update_time": go_time(self.ctx.start_time),
             "expired": False, "complete": True,
             "jetstream_enabled": bool(js and self.ctx.options.jetstream.enabled),
             "leafnode_connections": 0,
             "client_connections": sum(1 for c in open_conns if c.get("account", GLOBAL_ACCOUNT) == acc),
-            "subscriptions": index["stats"]["num_subscriptions"], "name_tag": acc,
-            "sublist_stats": index["stats"],
+            "subscriptions": index["stats"]["num_subscriptions"],
         }
+        mapper = accounts.mapper(acc) if accounts is not None else None
+        if mapper:  # left out when there are none (the reference's omitempty)
+            out["mappings"] = mapper.display()
+        out["name_tag"] = acc
+        out["sublist_stats"] = index["stats"]
+        return out
 
     def ep_accstatz(self, query):
         """/accstatz; `accs` (a comma list, actor-nats' own) narrows it to some accounts, as

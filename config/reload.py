@@ -70,10 +70,14 @@ RULES: dict[str, Rule] = {
                            "refused as by the reference; turning JetStream on or off needs a restart "
                            "(the reference does that live)"),
     "accounts": Rule(True, "Accounts", "accounts",
-                     note="accounts, their users, exports and imports: imports are rebuilt and each "
+                     note="accounts, their users, exports, imports and subject mappings (the "
+                          "top-level `mappings` block too): imports are rebuilt and each "
                           "connection re-checks its credentials; a connection whose account changed "
-                          "is closed so its client reconnects into the new account. Changing "
-                          "system_account needs a restart"),
+                          "is closed so its client reconnects into the new account; connected "
+                          "clients map their next publish with the new mappings (the reference "
+                          "logs no line of its own for them). Removing the top-level `mappings` "
+                          "block removes the global account's mappings (the reference keeps them "
+                          "until a restart). Changing system_account needs a restart"),
     "operator": Rule(True, "TrustedOperators", "operator",
                      note="operator mode: a change of the trusted operators (or trusted keys) is "
                           "refused, as moving to or from an account resolver; resolver settings "
