@@ -335,7 +335,7 @@ _ERROR_EXTRA = {
 }
 NAMES_LIMIT, LIST_LIMIT = 1024, 256
 # Stream features the Stream actor does not implement yet: refused at create/update.
-_UNSUPPORTED = ()
+_UNSUPPORTED = ("allow_atomic", "allow_batched", "allow_msg_schedules", "subject_delete_marker_ttl")
 
 
 def _resp(kind: str, body: dict | None = None, err: E.ApiError | None = None, after_error: dict | None = None) -> bytes:
@@ -359,6 +359,9 @@ def _check_supported(cfg: dict) -> None:
     for k in _UNSUPPORTED:
         if cfg.get(k):
             raise E.JSStreamInvalidConfigError(err=f"{k} is not supported by actor-nats yet")
+    if cfg.get("allow_msg_counter") and (cfg.get("sources") or cfg.get("mirror")):
+        raise E.JSStreamInvalidConfigError(
+            err="counters aggregated from sources are not supported by actor-nats yet")
     # sources and mirrors are read within this server and account only
     for src in ([cfg["mirror"]] if cfg.get("mirror") else []) + list(cfg.get("sources") or []):
         if src.get("external") or src.get("domain"):

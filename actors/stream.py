@@ -68,6 +68,7 @@ import io
 import json
 import logging
 import os
+import re
 import struct
 import tarfile
 import time
@@ -98,6 +99,21 @@ go_json = jsapi.go_json
 def rfc3339(ns: int) -> str:
     """Go's time.RFC3339Nano in UTC; 0 (never set) is Go's zero time, as the reference shows it."""
     return jsapi.format_time(ns or None)
+
+
+_INCR = re.compile(r"[+-]?[0-9]+")  # a Nats-Incr value: a decimal integer of any size
+_NOT_WITH_INCR = ("Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
+                  "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Expected-Last-Sequence",
+                  "Nats-Expected-Last-Subject-Sequence")
+
+
+def _counter_value(body: bytes) -> int | None:
+    """The total of a counter message (`{"val":"123"}`), or None if it is not one."""
+    try:
+        val = json.loads(body).get("val")
+        return int(val) if isinstance(val, str) and _INCR.fullmatch(val) else None
+    except (ValueError, AttributeError):
+        return None
 
 
 def parse_headers(hdr: bytes) -> dict[str, str]:
@@ -211,7 +227,8 @@ class Stream(InternalClient, Supervisor):
         self._rp_headers_only = bool(rp and rp.get("headers_only"))
         self._no_ack = bool(cfg.get("no_ack"))  # no PubAck, not even an error, as the reference
         self._memory = cfg.get("storage") == "memory"
-        self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new"
+        self._counter = bool(cfg.get("allow_msg_counter"))
+        self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new" or self._counter
                           or cfg.get("retention", "limits") == "interest"
                           or self._transform is not None or self._republish is not None)
 
@@ -443,8 +460,13 @@ class Stream(InternalClient, Supervisor):
         ttl = 0
         rollup = ""
         msg_id = ""
+        incr = None
         if hdr:
             h = parse_headers(hdr)
+            if "Nats-Incr" in h:
+                incr, err = self._check_incr(h, data)
+                if err is not None:
+                    return self._pub_error(reply, err)
             msg_id = h.get("Nats-Msg-Id", "")
             if msg_id:
                 d = self._dedupe.get(msg_id)
@@ -483,6 +505,18 @@ class Stream(InternalClient, Supervisor):
                 if h["Nats-Expected-Last-Msg-Id"] != self._last_msg_id:
                     return self._pub_error(reply, E.JSStreamWrongLastMsgIDError(id=self._last_msg_id))
             rollup = h.get("Nats-Rollup", "")
+        if self._counter:
+            if incr is None:
+                return self._pub_error(reply, E.JSMessageIncrMissingError())
+            last = self.store.load_last_msg(subject)
+            total = 0
+            if last is not None:
+                total = _counter_value(last.data)
+                if total is None:
+                    return self._pub_error(reply, E.JSMessageCounterBrokenError())
+            data = b'{"val":"%d"}' % (total + incr)
+            if len(hdr) + len(data) > self.ctx.options.max_payload:
+                return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
         max_size = cfg.get("max_msg_size", -1)
         if max_size >= 0 and len(hdr) + len(data) > max_size:
             return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
@@ -521,13 +555,28 @@ class Stream(InternalClient, Supervisor):
         elif rollup == "all":
             self.store.purge(seq=seq)
         if reply:
-            self._acks.append((reply, None, b"", self._ack_prefix + str(seq).encode() + b"}"))
+            tail = b',"val":"%d"}' % (total + incr) if self._counter else b"}"
+            self._acks.append((reply, None, b"", self._ack_prefix + str(seq).encode() + tail))
         retention = cfg.get("retention", "limits")
         if retention == "interest" and not self._interested(subject):
             self.store.remove_msg(seq)
             return None
         self._appended.append(StoredMsg(subject, seq, ts, hdr, data))
         return None
+
+    def _check_incr(self, h: dict, data: bytes):
+        """A `Nats-Incr` publish (counter streams, ADR-49): (the increment, None) or (None, the
+        error), checked in the reference's order."""
+        raw = h["Nats-Incr"]
+        if not _INCR.fullmatch(raw):
+            return None, E.JSMessageIncrInvalidError()
+        if not self._counter:
+            return None, E.JSMessageIncrDisabledError()
+        if data:
+            return None, E.JSMessageIncrPayloadError()
+        if any(k in h for k in _NOT_WITH_INCR):
+            return None, E.JSMessageIncrInvalidError()
+        return int(raw), None
 
     def _republish_msg(self, dest: str, subject: str, seq: int, ts: int, last: int, hdr: bytes,
                        data: bytes) -> None:
