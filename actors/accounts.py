@@ -26,7 +26,8 @@ valid activation token in the import, protocol/jwt.py `check_import`; an activat
 drops the import at that time), and `claims(name)` gives the decoded JWT (limits, revocations,
 signing keys) to authentication and to the Clients. A pushed update makes the Resolver build a
 new table (`AccountsTable(options, jwt_claims)`), swap it in and tell this actor ("options",)
-so the imports are rebuilt.
+so the imports are rebuilt. The JWT's `mappings` become the account's subject mappings;
+Clients take the new table at their next read.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import gevent
 from ..config.accounts import (DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, RESPONSE_TYPES, AccountSpec,
                                Export, Import, response_type)
 from ..protocol import jwt as njwt
-from ..protocol.transform import SubjectMapper
+from ..protocol.transform import MapDest, MappingSpec, SubjectMapper
 from .internal import InternalClient
 from .runtime import Actor
 
@@ -70,6 +71,10 @@ class AccountsTable:
             self.activation_expiry: dict = {}
             specs = jwt_specs(self._claims, expiries=self.activation_expiry)
             self.specs = {a.name: a for a in specs}
+            for name, claims in self._claims.items():
+                mapper = SubjectMapper(jwt_mappings(claims))
+                if mapper:
+                    self._mappers[name] = mapper
             self._js = {a.name: a.jetstream for a in specs
                         if a.jetstream is not None and a.name != self.system_account}
             return
@@ -161,6 +166,21 @@ def jwt_spec(claims) -> AccountSpec:
     imports = tuple(imp for imp in map(_jwt_import, claims.get("imports") or ()) if imp is not None)
     return AccountSpec(name=claims.subject, exports=tuple(exports), imports=imports,
                        jetstream=jwt_jetstream_limits(claims))
+
+
+def jwt_mappings(claims) -> tuple:
+    """An account JWT's `mappings` ({subject: [{subject, weight, cluster}]}) as MappingSpecs; a
+    weight of 0 (or none) is 100, as the jwt library's GetWeight. What does not build is left
+    out (SubjectMapper), as the reference ignores a mapping it cannot add."""
+    raw = claims.get("mappings") if hasattr(claims, "get") else None
+    out = []
+    for src, dests in (raw or {}).items() if isinstance(raw, dict) else ():
+        if not isinstance(src, str) or not isinstance(dests, list):
+            continue
+        out.append(MappingSpec(src, tuple(
+            MapDest(str(d.get("subject", "")), int(d.get("weight") or 100), str(d.get("cluster") or ""))
+            for d in dests if isinstance(d, dict) and isinstance(d.get("weight", 0), int))))
+    return tuple(out)
 
 
 def jwt_specs(claims_by_name: dict, now: float | None = None,

@@ -1,9 +1,11 @@
 """Subject mappings with nats-py, as applications use them: a request to an old subject name
 answered by a service on the new one (the reply inbox is not mapped), a versioned service
-split by weight, JetStream publishes through a mapping, and no-responders through a mapping.
-Both servers."""
+split by weight, JetStream publishes through a mapping, no-responders through a mapping, and
+the mappings of an account JWT (operator mode), updated by a push. Both servers."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from nats.errors import NoRespondersError
@@ -89,5 +91,49 @@ def test_jetstream_publish_through_a_mapping(impl, start_server, tmp_path):
             assert (ack.stream, ack.seq) == ("ORDERS", 1)
             msg = await js.get_msg("ORDERS", 1)
             assert msg.subject == "orders.in.new" and msg.data == b"o1"
+
+    run(main)
+
+
+# --- operator mode: mappings from the account JWT ----------------------------------------------
+
+def test_account_jwt_mappings_apply_and_update_on_push(impl, start_server, tmp_path):
+    from actor_nats import nsc
+
+    store = nsc.Store(tmp_path / "nsc")
+    nsc.init(store)
+    nsc.add_account(store, "A")
+    nsc.add_user(store, "A", "u")
+    nsc.resign_account(store, "A", mappings={"foo": [{"subject": "bar", "weight": 100}]})
+    (tmp_path / "jwt").mkdir()
+    (tmp_path / "server.conf").write_text(nsc.resolver_config(store, str(tmp_path / "jwt")))
+    srv = start_server(impl, args=["-c", str(tmp_path / "server.conf")])
+    for r in nsc.push(store, ["A"], srv.url):
+        assert r["data"]["message"] == "jwt updated", r
+    creds = str(store.user_path("A", "u", "creds"))
+
+    async def main():
+        async with Clients(srv.url) as clients:
+            nc = await clients.connect(user_credentials=creds)
+            sub = await nc.subscribe(">")
+            await flush(nc)
+
+            async def lands_on(subject):
+                """Publish foo until it arrives on `subject` (the reference applies a pushed
+                account update asynchronously)."""
+                for _ in range(50):
+                    await nc.publish("foo", b"x")
+                    msg = await sub.next_msg(timeout=TIMEOUT)
+                    if msg.subject == subject:
+                        return
+                    await asyncio.sleep(0.1)
+                raise AssertionError(f"foo never mapped to {subject}")
+
+            await lands_on("bar")
+            nsc.resign_account(store, "A", mappings={"foo": [{"subject": "baz"}]})  # weight 0: 100
+            await nsc._push_async(srv.url, str(store.user_path(store.system_account_name(),
+                                  store.users(store.system_account_name())[0], "creds")),
+                                  [store.account("A")[1].token], TIMEOUT)
+            await lands_on("baz")  # the same connection, with the new mapping
 
     run(main)
