@@ -17,9 +17,11 @@ and lets `internal_handle(message)` take the router's messages first in its `han
 
 Callbacks run on the actor's own greenlet, one per delivered message, as
 `callback(subject: str, reply: str | None, hdr: bytes, data: bytes)`: `hdr` is the raw header
-block (b"" when the message has none) and `data` the body.
+block (b"" when the message has none) and `data` the body. While a callback runs,
+`self.publisher` is the client id of the message's publisher (negative for an internal one):
+the JetStream API names the requesting client in its audit advisories with it.
 
-Deliveries arrive as the shards send them to clients: one ("msgs", parts, count, limited)
+Deliveries arrive as the shards send them to clients: one ("msgs", parts, count, limited, publisher)
 message per routed batch, five parts per message (head, sid, mid, payload, CRLF); see
 actors/shard.py. Publishes go to this publisher's one shard as ("pub", pubinfo, batch, None),
 exactly as a Client's, so its messages are routed in publish order and subscribers cannot tell an internal
@@ -45,6 +47,7 @@ class InternalClient:
     def internal_init(self, ctx) -> None:
         self.ctx = ctx
         self.icid = next(ctx.internal_ids)
+        self.publisher = 0
         self._isubs: dict[bytes, tuple[Subscription, object]] = {}
         self._isids = itertools.count(1)
 
@@ -111,6 +114,7 @@ class InternalClient:
         """Take the messages the router sends a subscriber; True if `message` was one."""
         kind = message[0]
         if kind == "msgs":
+            self.publisher = message[4]  # the client id of who published these (see below)
             self._ideliver(message[1])
             return True
         if kind == "reregister":

@@ -379,6 +379,9 @@ def _ephemeral_name() -> str:
     return server_id()[-8:]
 
 
+AUDIT_SUBJECT = "$JS.EVENT.ADVISORY.API"
+
+
 class JsApi(InternalClient, Actor):
     kind = "jsapi"
 
@@ -391,6 +394,9 @@ class JsApi(InternalClient, Actor):
         self._api_accounts: set[str] = set()  # accounts whose API subjects are subscribed
         self._restores: dict[str, dict] = {}  # restore deliver subject -> its session
         self._cur_reply = ""
+        self._cur_subject = ""
+        self._cur_request = b""
+        self._audit_interest: dict[str, tuple] = {}  # account -> (interest generation, anyone?)
 
     def started(self) -> None:
         for account in all_accounts(self.ctx):
@@ -447,6 +453,8 @@ class JsApi(InternalClient, Actor):
         kind, fn, args = route
         self._cur_account = account
         self._cur_reply = reply
+        self._cur_subject = subject
+        self._cur_request = data
         try:
             self._serve(account, kind, fn, args, reply, subject, data)
         finally:
@@ -474,7 +482,9 @@ class JsApi(InternalClient, Actor):
             return self._answer(reply, kind, E.JSClusterNotAvailError(), extra)
         if body is None:
             return None  # answered elsewhere
-        self.ipublish(reply, _resp(kind, body), account=account)
+        response = _resp(kind, body)
+        self.ipublish(reply, response, account=account)
+        self._audit(account, subject, data, response)
 
     def _account_stats(self, account) -> dict:
         st = self.api_by_account.get(account)
@@ -485,7 +495,67 @@ class JsApi(InternalClient, Actor):
     def _answer(self, reply, kind, err, extra=None):
         self.api_errors += 1
         self._account_stats(self._cur_account)["errors"] += 1
-        self.ipublish(reply, _resp(kind, err=err, after_error=extra), account=self._cur_account)
+        response = _resp(kind, err=err, after_error=extra)
+        self.ipublish(reply, response, account=self._cur_account)
+        self._audit(self._cur_account, self._cur_subject, self._cur_request, response)
+
+    # -- the API audit advisory ----------------------------------------------------------------
+
+    def _audit(self, account: str, subject: str, request: bytes, response: bytes) -> None:
+        """$JS.EVENT.ADVISORY.API, as the reference: each answered request with who sent it,
+        published only when someone in the account listens (asked of our shard again only when
+        subscriptions changed)."""
+        if not self._audit_wanted(account):
+            return
+        adv = {"type": "io.nats.jetstream.advisory.v1.api_audit", "id": server_id()[:22],
+               "timestamp": jsapi.format_time(time.time_ns()), "server": self.ctx.server_name,
+               "client": self._client_info(self.publisher), "subject": subject}
+        if request:
+            adv["request"] = request.decode(errors="replace")
+        adv["response"] = response.decode(errors="replace")
+        domain = self.ctx.options.jetstream.domain
+        if domain:
+            adv["domain"] = domain
+        self.ipublish(AUDIT_SUBJECT, jsapi.go_json(adv), account=account)
+
+    def _audit_wanted(self, account: str) -> bool:
+        shards = self.ctx.shards
+        gen = shards.interest_generation
+        known = self._audit_interest.get(account)
+        if known is not None and known[0] == gen:
+            return known[1]
+        ref = shards.refs[shards.shard_for(self.icid)]
+        try:
+            has = bool(ref.ask(("interest", account, AUDIT_SUBJECT.encode(), None, None), timeout=1.0))
+        except Exception:
+            return False
+        self._audit_interest[account] = (gen, has)
+        return has
+
+    def _client_info(self, cid: int) -> dict:
+        """The requester as the reference's ClientInfo (start, host, id, acc, name, lang, ver,
+        rtt, server, kind, client_type), asked of its Client actor."""
+        info = {}
+        ref = registry.ref(f"/server/clients/cid-{cid}") if cid > 0 else None
+        if ref is not None:
+            try:
+                info = ref.ask(("connz", False), timeout=1.0) or {}
+            except Exception:
+                info = {}
+        if not info:
+            return {"acc": self._cur_account, "server": self.ctx.server_name,
+                    "kind": "Client" if cid > 0 else "JetStream", "client_type": "nats"}
+        c = {"start": jsapi.format_time(int(info["start"] * 1e9)), "host": info["ip"], "id": info["cid"],
+             "acc": info.get("account", GLOBAL_ACCOUNT)}
+        for key, field in (("name", "name"), ("lang", "lang"), ("ver", "version")):
+            if info.get(field):
+                c[key] = info[field]
+        rtt = int(info.get("rtt", 0) * 1e9)
+        if rtt:
+            c["rtt"] = rtt
+        c.update({"server": self.ctx.server_name, "kind": info.get("kind", "Client"),
+                  "client_type": info.get("type", "nats")})
+        return c
 
     _cur_account = GLOBAL_ACCOUNT
 

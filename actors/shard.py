@@ -18,7 +18,7 @@ to register again (`Reregister`), so it is serving again within one round trip.
 Messages in: ("pub", pubinfo, batch, barrier) · ("subs", [(add, sub), ...]) ·
 ("subsz", [account]) and ("subcount", account|None) (asks; for monitoring) ·
 ("interest", account, subject, reply_ref|None, token). Messages out: to clients ("msgs", parts,
-count, limited), ("noresp", subject, reply), ("barrier", shard_index, token), ("reregister",
+count, limited, publisher cid) (a batch comes from one publisher), ("noresp", subject, reply), ("barrier", shard_index, token), ("reregister",
 shard_index), ("has_interest", token, bool).
 """
 
@@ -189,7 +189,7 @@ class Shard(Actor):
         reply = ev[2]
         mid = b" " + ev[3] + CRLF if reply is None else b" " + reply + b" " + ev[3] + CRLF
         self.msgs_routed += 1
-        _tell(sub.client, ("msgs", [head, sub.sid, mid, ev[4], CRLF], 1, None))
+        _tell(sub.client, ("msgs", [head, sub.sid, mid, ev[4], CRLF], 1, None, pubinfo[0]))
         return True
 
     def _route(self, pubinfo, batch) -> None:
@@ -310,7 +310,7 @@ class Shard(Actor):
                 continue  # a queue member that no message of this batch picked
             count = len(parts) // 5
             self.msgs_routed += count
-            _tell(clients[cid], ("msgs", parts, count, limited.get(cid)))
+            _tell(clients[cid], ("msgs", parts, count, limited.get(cid), pub_cid))
         if noresp:
             for subject, reply in noresp:
                 _tell(pub_ref, ("noresp", subject, reply))
