@@ -861,13 +861,32 @@ class JsApi(InternalClient, Actor):
         window = min(max(1024, req.get("window_size") or 8 * 1024 * 1024), 32 * 1024 * 1024)
         window = max(window, chunk)
         body = {"config": info["config"], "state": info["state"]}
-        self.ipublish(self._cur_reply, _resp("stream_snapshot_response", body), account=account)
+        start = time.time_ns()
+        response = _resp("stream_snapshot_response", body)
+        self.ipublish(self._cur_reply, response, account=account)
+        self._audit(account, subject, data, response)
+        client = self._client_info(self.publisher)
+        self._stream_advisory(account, "SNAPSHOT_CREATE", name, {
+            "type": "io.nats.jetstream.advisory.v1.snapshot_create", "stream": name,
+            "state": info["state"], "client": client})
         log.info("Starting snapshot for stream '%s > %s'", account, name)
-        gevent.spawn(self._send_snapshot, account, name, deliver, archive, chunk, window // chunk)
+        gevent.spawn(self._send_snapshot, account, name, deliver, archive, chunk, window // chunk,
+                     client, start)
         return None  # answered
 
-    def _send_snapshot(self, account, name, deliver, archive, chunk, max_inflight) -> None:
-        """The chunk stream of one snapshot (a greenlet of this actor)."""
+    def _stream_advisory(self, account: str, kind: str, name: str, body: dict) -> None:
+        """$JS.EVENT.ADVISORY.STREAM.<kind>.<stream>: type, id, timestamp, then `body`."""
+        adv = {"type": body.pop("type"), "id": server_id()[:22], "timestamp": jsapi.format_time(time.time_ns())}
+        adv.update(body)
+        domain = self.ctx.options.jetstream.domain
+        if domain:
+            adv["domain"] = domain
+        self.ipublish(f"$JS.EVENT.ADVISORY.STREAM.{kind}.{name}", jsapi.go_json(adv), account=account)
+
+    def _send_snapshot(self, account, name, deliver, archive, chunk, max_inflight, client, start) -> None:
+        """The chunk stream of one snapshot (a greenlet of this actor), then its
+        SNAPSHOT_COMPLETE advisory."""
+        error = ""
         ack_subj = f"$JS.SNAPSHOT.ACK.{name}.{_random_token()}"
         slots = gevent.queue.Queue()
         for _ in range(max_inflight):
@@ -881,6 +900,7 @@ class JsApi(InternalClient, Actor):
                     slots.get(timeout=self.SNAPSHOT_ACK_TIMEOUT)
                 except gevent.queue.Empty:
                     hdr = b"NATS/1.0 408 No Flow Response\r\n\r\n"
+                    error = "no flow response"
                     log.warning("Snapshot for stream '%s > %s' failed: no flow response", account, name)
                     break
                 piece = archive[pos:pos + chunk]
@@ -898,6 +918,12 @@ class JsApi(InternalClient, Actor):
                      account, name)
         finally:
             self.iunsubscribe(sid)
+            body = {"type": "io.nats.jetstream.advisory.v1.snapshot_complete", "stream": name,
+                    "start": jsapi.format_time(start), "end": jsapi.format_time(time.time_ns()),
+                    "client": client}
+            if error:
+                body["error"] = error
+            self._stream_advisory(account, "SNAPSHOT_COMPLETE", name, body)
 
     def api_stream_restore(self, account, data, name, subject=""):
         if _is_empty_request(data):
@@ -927,13 +953,17 @@ class JsApi(InternalClient, Actor):
         if name in hs or name in self._restores_by_name():
             raise E.JSStreamNameExistRestoreFailedError()
         deliver = f"$JS.SNAPSHOT.RESTORE.{name}.{_random_token()}"
+        log.info("Starting restore for stream '%s > %s'", account, name)
+        client = self._client_info(self.publisher)
+        start = time.time_ns()
+        self._stream_advisory(account, "RESTORE_CREATE", name, {
+            "type": "io.nats.jetstream.advisory.v1.restore_create", "stream": name, "client": client})
         sess = {"account": account, "name": name, "config": cfg, "buf": bytearray(),
-                "last": time.monotonic(), "deliver": deliver}
+                "last": time.monotonic(), "deliver": deliver, "client": client, "start": start}
         sess["sid"] = self.isubscribe(deliver, lambda s, r, h, d: self._restore_chunk(sess, r, d),
                                       account=account)
         self._restores[deliver] = sess
         sess["watch"] = gevent.spawn(self._restore_watch, sess)
-        log.info("Starting restore for stream '%s > %s'", account, name)
         return {"deliver_subject": deliver}
 
     def _restores_by_name(self) -> set:
@@ -969,6 +999,10 @@ class JsApi(InternalClient, Actor):
             out = _resp("stream_create_response", body)
         except E.ApiError as e:
             out = _resp("stream_create_response", err=e)
+        self._stream_advisory(account, "RESTORE_COMPLETE", sess["name"], {
+            "type": "io.nats.jetstream.advisory.v1.restore_complete", "stream": sess["name"],
+            "start": jsapi.format_time(sess["start"]), "end": jsapi.format_time(time.time_ns()),
+            "bytes": len(sess["buf"]), "client": sess["client"]})
         self.ipublish(reply, out, account=account)
         return None
 

@@ -167,3 +167,50 @@ def test_snapshot_end_message_and_errors(start_server):
             await nc.close()
 
     run(main)
+
+
+def test_snapshot_and_restore_advisories(start_server):
+    """SNAPSHOT_CREATE/COMPLETE and RESTORE_CREATE/COMPLETE, in the reference's shapes, naming
+    the client that asked."""
+    srv = start_server("actor", args=["-js", "-sd", tempfile.mkdtemp(prefix="an-snap-")])
+
+    async def main():
+        nc = await nats.connect(srv.url, name="backup")
+        js = nc.jetstream()
+        advisories: list = []
+
+        async def on_adv(msg):
+            advisories.append((msg.subject, json.loads(msg.data)))
+
+        try:
+            await nc.subscribe("$JS.EVENT.ADVISORY.STREAM.*.S", cb=on_adv)
+            await js.add_stream(name="S", subjects=["s.>"])
+            for i in range(5):
+                await js.publish("s.1", b"x" * 300)
+            meta, archive, _ = await take_snapshot(nc, "S")
+            await js.delete_stream("S")
+            _, final = await restore(nc, "S", meta, archive)
+            assert "error" not in final
+            await nc.flush()
+            for _ in range(100):
+                if len({s for s, _ in advisories}) >= 6:
+                    break
+                await asyncio.sleep(0.05)
+            by_kind = {s.split(".")[4]: a for s, a in advisories}
+            snap = by_kind["SNAPSHOT_CREATE"]
+            assert list(snap) == ["type", "id", "timestamp", "stream", "state", "client"]
+            assert snap["type"] == "io.nats.jetstream.advisory.v1.snapshot_create"
+            assert snap["state"]["messages"] == 5 and snap["client"]["name"] == "backup"
+            assert snap["client"]["id"] == nc.client_id
+            done = by_kind["SNAPSHOT_COMPLETE"]
+            assert list(done) == ["type", "id", "timestamp", "stream", "start", "end", "client"]
+            rc = by_kind["RESTORE_CREATE"]
+            assert list(rc) == ["type", "id", "timestamp", "stream", "client"]
+            assert rc["client"]["name"] == "backup"
+            rd = by_kind["RESTORE_COMPLETE"]
+            assert list(rd) == ["type", "id", "timestamp", "stream", "start", "end", "bytes", "client"]
+            assert rd["bytes"] == len(archive) and rd["type"] == "io.nats.jetstream.advisory.v1.restore_complete"
+        finally:
+            await nc.close()
+
+    run(main)
