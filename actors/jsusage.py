@@ -33,11 +33,18 @@ class JsUsage:
         self._accounts: dict[str, list[int]] = {}  # account -> [file bytes, memory bytes]
         self._server_max = (0, 0)
         self._server_key = None
+        self._options = None  # the options the limits below were read from
+        self._accounts_table = None
+        self._account_max: dict[str, tuple[int, int]] = {}  # account -> (file, memory) limit
         self._logged = 0.0
 
     def check(self, ctx, account: str, memory: bool, size: int) -> E.ApiError | None:
-        """Would storing `size` more bytes break a limit? The error to answer with, or None."""
-        if self.server[memory] > self._server_limit(ctx, memory):
+        """Would storing `size` more bytes break a limit? The error to answer with, or None.
+        (On every publish: the limits are re-read only when the options or the accounts table
+        are replaced, as a reload or a JWT update does; both are immutable.)"""
+        if ctx.options is not self._options:
+            self._read_server_limits(ctx)
+        if self.server[memory] > self._server_max[memory]:
             now = time.monotonic()
             if now - self._logged > _LOG_EVERY:
                 self._logged = now
@@ -45,14 +52,20 @@ class JsUsage:
                           "memory" if memory else "storage")
             return E.JSInsufficientResourcesError()
         accounts = getattr(ctx, "accounts", None)
-        limits = accounts.jetstream_limits(account) if accounts is not None else None
-        if limits:
-            limit = limits.get("max_memory" if memory else "max_storage", -1)
-            if limit is not None and limit >= 0 and self.used(account, memory) + size > limit:
-                return E.JSAccountResourcesExceededError()
+        if accounts is not self._accounts_table:
+            self._accounts_table = accounts
+            self._account_max.clear()
+        limit = self._account_max.get(account)
+        if limit is None:
+            limits = (accounts.jetstream_limits(account) if accounts is not None else None) or {}
+            limit = self._account_max[account] = (_limit(limits.get("max_storage")),
+                                                  _limit(limits.get("max_memory")))
+        if limit[memory] >= 0 and self.used(account, memory) + size > limit[memory]:
+            return E.JSAccountResourcesExceededError()
         return None
 
-    def _server_limit(self, ctx, memory: bool) -> int:
+    def _read_server_limits(self, ctx) -> None:
+        self._options = ctx.options
         js = ctx.options.jetstream
         key = (js.max_file_store, js.max_memory_store)
         if key != self._server_key:  # (reloadable; unset ones are measured once, as the reference)
@@ -61,7 +74,6 @@ class JsUsage:
             mem, disk = server_limits(ctx)
             self._server_max = (disk, mem)
             self._server_key = key
-        return self._server_max[memory]
 
     def report(self, account: str, stream: str, memory: bool, used: int) -> None:
         key = (account, stream)
@@ -88,6 +100,10 @@ class JsUsage:
         if acc is None:
             acc = self._accounts[account] = [0, 0]
         acc[memory] += delta
+
+
+def _limit(v) -> int:
+    return v if isinstance(v, int) and v >= 0 else -1
 
 
 def usage(ctx) -> JsUsage:

@@ -210,6 +210,7 @@ class Stream(InternalClient, Supervisor):
         self._watchers: set[str] = set()  # paths of streams sourcing/mirroring this one
         self._sources: dict[str, _Source] = {}  # what this stream sources (or mirrors)
         self._usage = usage(ctx)  # the ledger of bytes stored (see actors/jsusage.py)
+        self._reported = -1  # what this stream last told it
         self._apply_config()
 
     def _apply_config(self) -> None:
@@ -375,8 +376,10 @@ class Stream(InternalClient, Supervisor):
             self._report_usage()  # purges, deletes, expiry, acks under interest/workqueue
 
     def _report_usage(self) -> None:
-        if not self.holder.deleted:
-            self._usage.report(self.account, self.name, self._memory, self.store.used_bytes())
+        used = self.store.used_bytes()
+        if used != self._reported and not self.holder.deleted:
+            self._reported = used
+            self._usage.report(self.account, self.name, self._memory, used)
 
     def handle_other(self, message):
         kind = message[0]
@@ -442,7 +445,7 @@ class Stream(InternalClient, Supervisor):
             seq, ts = store.store_msg(subject, b"", data)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
-        self._usage.report(self.account, self.name, self._memory, store.used_bytes())
+        self._report_usage()
         self._stored = True
         self._last_msg_id = ""
         if reply:
