@@ -9,6 +9,11 @@ free) and the writer (one sendall per accumulated buffer, bounded by write_deadl
 
 A Client is temporary: if it crashes its connection closes and the client library reconnects.
 
+Subject mappings: when its account has mappings (ctx.accounts.mapper), a Client maps each
+publish's subject before the permission check and before the shard sees it (_map_pub; the
+reply is not mapped), caching what each subject maps to; with none, the publish loop checks one
+None per message and nothing else.
+
 Ordering: all of a connection's publishes go to one shard (actors/router.py), so they are routed
 in order. A PONG is sent only after that shard has processed them (a barrier through it), so that `publish; flush()` means what it means on the
 reference: the messages were routed, including to this client's own subscriptions.
@@ -439,6 +444,8 @@ class Client(Actor):
         return not stalled
 
     def _load_mappings(self) -> None:
+        """Take our account's mappings from the current AccountsTable (checked once per read:
+        a reload or a JWT update replaces the table, and our next publish sees the new one)."""
         accounts = self.ctx.accounts
         self._mappings_of = accounts
         mapper = accounts.mapper(self.account)
