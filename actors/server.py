@@ -53,7 +53,7 @@ from .monitor import Monitor
 from .system import System
 from .router import Router, ShardTable
 from .runtime import Actor, ChildExited, ChildFailed, registry, tell
-from .supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
+from .supervisor import ONE_FOR_ONE, START_TIMEOUT, ChildSpec, Supervisor
 
 GC_THRESHOLD = 20_000  # young-generation allocations between collections (Python: 700)
 
@@ -242,6 +242,7 @@ def run(options, load_options=None) -> int:
 
         log_startup(ctx)  # the reference's banner, before "Listening for client connections"
     root = Server.start(ctx)
+    _await_tree(root)
     log.info("Listening for client connections on %s", _hostport(o.host, ctx.port))
     _write_files(ctx)
     _install_signals(ctx)  # before "Server is ready": a script may signal as soon as it reads it
@@ -252,6 +253,18 @@ def run(options, load_options=None) -> int:
         log.log(60, "%s", why)
     _shutdown(ctx, root)
     return code
+
+
+def _await_tree(root) -> None:
+    """Wait until the root has started its whole static tree (it is marked ready once its
+    `started()` returns, and that waits for each child in turn), so that `Server is ready` means
+    ready, JetStream recovered included, as on the reference."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline and root.is_alive():
+        entry = registry.get("/server")
+        if entry is not None and entry.ref is root and entry.ready:
+            return
+        registry.ready_signal.wait(0.05)
 
 
 def _tune_gc() -> None:
