@@ -335,7 +335,7 @@ _ERROR_EXTRA = {
 }
 NAMES_LIMIT, LIST_LIMIT = 1024, 256
 # Stream features the Stream actor does not implement yet: refused at create/update.
-_UNSUPPORTED = ("allow_atomic", "allow_batched", "allow_msg_schedules", "subject_delete_marker_ttl")
+_UNSUPPORTED = ("allow_atomic", "allow_batched", "allow_msg_schedules")
 
 
 def _resp(kind: str, body: dict | None = None, err: E.ApiError | None = None, after_error: dict | None = None) -> bytes:

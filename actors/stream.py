@@ -228,6 +228,7 @@ class Stream(InternalClient, Supervisor):
         self._rp_headers_only = bool(rp and rp.get("headers_only"))
         self._no_ack = bool(cfg.get("no_ack"))  # no PubAck, not even an error, as the reference
         self._memory = cfg.get("storage") == "memory"
+        self._sdm_ttl = int(cfg.get("subject_delete_marker_ttl") or 0)  # ns; 0 = no markers
         self._counter = bool(cfg.get("allow_msg_counter"))
         self._fast = not (cfg.get("sealed") or cfg.get("discard") == "new" or self._counter
                           or cfg.get("retention", "limits") == "interest"
@@ -487,6 +488,11 @@ class Stream(InternalClient, Supervisor):
                 ttl = _parse_ttl(h["Nats-TTL"])
                 if ttl is None:
                     return self._pub_error(reply, E.JSMessageTTLInvalidError())
+                sdm = self._sdm_ttl
+                if 0 < ttl < sdm and cfg.get("max_msgs_per_subject", -1) != 1:
+                    # at least the marker TTL, or a marker could be missed (as the reference)
+                    ttl = sdm
+                    hdr = _without_header(hdr, "Nats-TTL")[:-2] + b"Nats-TTL: %d\r\n\r\n" % (sdm // 10**9)
             if "Nats-Expected-Last-Subject-Sequence" in h:
                 try:
                     want = int(h["Nats-Expected-Last-Subject-Sequence"])
@@ -1117,11 +1123,37 @@ class Stream(InternalClient, Supervisor):
         return True
 
     def _m_expire(self):
-        removed = self.store.expire(time.time_ns())
+        now = time.time_ns()
+        if self._sdm_ttl:
+            self._place_markers(now)
+        removed = self.store.expire(now)
         for seq in removed:
             self._forget_acked(seq)
             self._tell_consumers(("msg_removed", seq))
+        if self._stored:
+            self._commit()  # the markers: flushed, and told to the consumers
         return None
+
+    def _place_markers(self, now: int) -> None:
+        """subject_delete_marker_ttl (ADR-48): the last message of a subject that expires
+        (max_age or its TTL) is replaced by a delete marker, stored as a publish would be:
+        no body, `Nats-Marker-Reason: MaxAge`, `Nats-TTL: <the marker TTL>` and a subject
+        rollup (which removes what it replaces); an expiring marker leaves none."""
+        store = self.store
+        ttl = jsapi.format_duration(self._sdm_ttl // 10**9 * 10**9)
+        hdr = (b"NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: " + ttl.encode()
+               + b"\r\nNats-Rollup: sub\r\n\r\n")
+        going: dict[str, int] = {}  # subject -> its messages already expiring in this pass
+        for seq in store.expiring(now):
+            msg = store.load_msg(seq)
+            if msg is None:
+                continue
+            subject = msg.subject
+            left = store.filtered_state(subject).msgs - going.get(subject, 0)
+            if left == 1 and b"Nats-Marker-Reason:" not in msg.hdr:
+                self._publish(subject, None, hdr, b"")  # its rollup removes what it replaces
+            else:
+                going[subject] = going.get(subject, 0) + 1
 
     def _m_sync(self):
         if self._sync_running:
@@ -1493,6 +1525,13 @@ def load_snapshot(data: bytes, store: StreamStore) -> dict:
                 redelivered={s: n for s, n in st.get("redelivered") or []}))
     store.flush()
     return meta
+
+
+def _without_header(hdr: bytes, name: str) -> bytes:
+    """A `NATS/1.0` header block without the lines of header `name`."""
+    key = name.lower().encode() + b":"
+    lines = hdr.split(b"\r\n")
+    return b"\r\n".join(line for line in lines if not line.lower().startswith(key))
 
 
 def _parse_ttl(text: str) -> int | None:

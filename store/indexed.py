@@ -464,6 +464,22 @@ class IndexedStore(StreamStore):
             removed.sort()
         return removed
 
+    def expiring(self, now: int) -> list[int]:
+        due: set[int] = set()
+        max_age = self._limits.max_age
+        if max_age > 0 and self._msgs:
+            cutoff = now - max_age
+            for s in self._walk(self._first):
+                if s in self._ttl:
+                    continue
+                if self._msgs[s].ts > cutoff:
+                    break
+                due.add(s)
+        for at, s in self._ttl_heap:
+            if at <= now and s in self._msgs:
+                due.add(s)
+        return sorted(due)
+
     def next_expiry(self) -> int:
         best = 0
         heap = self._ttl_heap

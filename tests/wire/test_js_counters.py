@@ -64,8 +64,7 @@ def test_unsupported_stream_features_are_refused(start_server):
     """Not built yet here: refused with a clear error rather than accepted and ignored."""
     r = Requester(start_server("actor", args=["-js", "-sd", tempfile.mkdtemp(prefix="an-jscnt-")]))
     try:
-        for key, value in (("allow_atomic", True), ("allow_msg_schedules", True),
-                           ("subject_delete_marker_ttl", 10 ** 9)):
+        for key, value in (("allow_atomic", True), ("allow_msg_schedules", True)):
             body = json.dumps({"name": "X", key: value, "allow_msg_ttl": True}).encode()
             resp = json.loads(r.request("$JS.API.STREAM.CREATE.X", body)[1])
             assert resp["error"]["err_code"] == 10052, resp
