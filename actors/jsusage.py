@@ -38,19 +38,38 @@ class JsUsage:
         self._account_max: dict[str, tuple[int, int]] = {}  # account -> (file, memory) limit
         self._logged = 0.0
 
-    def check(self, ctx, account: str, memory: bool, size: int) -> E.ApiError | None:
-        """Would storing `size` more bytes break a limit? The error to answer with, or None.
-        (On every publish: the limits are re-read only when the options or the accounts table
-        are replaced, as a reload or a JWT update does; both are immutable.)"""
-        if ctx.options is not self._options:
-            self._read_server_limits(ctx)
-        if self.server[memory] > self._server_max[memory]:
+    def room(self, ctx, account: str, memory: bool) -> int:
+        """How many more bytes may be stored before a limit needs a closer look."""
+        server = self._server_limit(ctx, memory) - self.server[memory]
+        limit = self._account_limit(ctx, account)[memory]
+        if limit < 0:
+            return server
+        return min(server, limit - self.used(account, memory))
+
+    def check(self, ctx, account: str, memory: bool, size: int, grown: int = 0) -> E.ApiError | None:
+        """Would storing `size` more bytes break a limit (`grown`: bytes stored and not yet
+        reported)? The error to answer with, or None. The limits are re-read only when the
+        options or the accounts table are replaced, as a reload or a JWT update does; both are
+        immutable."""
+        if self.server[memory] + grown > self._server_limit(ctx, memory):
             now = time.monotonic()
             if now - self._logged > _LOG_EVERY:
                 self._logged = now
                 log.error("JetStream %s resource limits exceeded for server",
                           "memory" if memory else "storage")
             return E.JSInsufficientResourcesError()
+        limit = self._account_limit(ctx, account)[memory]
+        if limit >= 0 and self.used(account, memory) + grown + size > limit:
+            return E.JSAccountResourcesExceededError()
+        return None
+
+    def _server_limit(self, ctx, memory: bool) -> int:
+        if ctx.options is not self._options:
+            self._read_server_limits(ctx)
+        return self._server_max[memory]
+
+    def _account_limit(self, ctx, account: str) -> tuple[int, int]:
+        """(file, memory) limit of `account`, -1 for none."""
         accounts = getattr(ctx, "accounts", None)
         if accounts is not self._accounts_table:
             self._accounts_table = accounts
@@ -60,9 +79,7 @@ class JsUsage:
             limits = (accounts.jetstream_limits(account) if accounts is not None else None) or {}
             limit = self._account_max[account] = (_limit(limits.get("max_storage")),
                                                   _limit(limits.get("max_memory")))
-        if limit[memory] >= 0 and self.used(account, memory) + size > limit[memory]:
-            return E.JSAccountResourcesExceededError()
-        return None
+        return limit
 
     def _read_server_limits(self, ctx) -> None:
         self._options = ctx.options

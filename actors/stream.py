@@ -211,6 +211,7 @@ class Stream(InternalClient, Supervisor):
         self._sources: dict[str, _Source] = {}  # what this stream sources (or mirrors)
         self._usage = usage(ctx)  # the ledger of bytes stored (see actors/jsusage.py)
         self._reported = -1  # what this stream last told it
+        self._room = 0  # bytes this batch may still store before the limits are checked exactly
         self._apply_config()
 
     def _apply_config(self) -> None:
@@ -368,6 +369,7 @@ class Stream(InternalClient, Supervisor):
     def handle(self, message):
         # the publish path first, before the supervisor's own message types
         if type(message) is tuple and message[0] == "msgs":
+            self._room = self._usage.room(self.ctx, self.account, self._memory)
             self._ideliver(message[1])
             self._commit()
             return None
@@ -375,6 +377,17 @@ class Stream(InternalClient, Supervisor):
             return Supervisor.handle(self, message)
         finally:
             self._report_usage()  # purges, deletes, expiry, acks under interest/workqueue
+
+    def _room_for(self, subject: str, hdr: bytes, data: bytes) -> E.ApiError | None:
+        """The exact limits check for one message (the usage ledger, plus what this batch has
+        stored and not yet reported), and the room left after it; the fast path only counts
+        down `_room` until it runs out (it is measured at the start of each batch)."""
+        size = self.store.msg_size(subject, hdr, data)
+        grown = self.store.used_bytes() - max(self._reported, 0)
+        err = self._usage.check(self.ctx, self.account, self._memory, size, grown)
+        if err is None:
+            self._room = self._usage.room(self.ctx, self.account, self._memory) - grown - size
+        return err
 
     def _report_usage(self) -> None:
         used = self.store.used_bytes()
@@ -438,15 +451,17 @@ class Stream(InternalClient, Supervisor):
             return self._publish(subject, reply, hdr, data)
         if len(data) > self._max_size:
             return self._pub_error(reply, E.JSStreamMessageExceedsMaximumError())
-        store = self.store
-        err = self._usage.check(self.ctx, self.account, self._memory, store.msg_size(subject, b"", data))
-        if err is not None:
-            return self._pub_error(reply, err)
+        room = self._room - len(subject) * 4 - len(data) - 64  # (a bound on its stored size)
+        if room >= 0:
+            self._room = room
+        else:
+            err = self._room_for(subject, b"", data)
+            if err is not None:
+                return self._pub_error(reply, err)
         try:
-            seq, ts = store.store_msg(subject, b"", data)
+            seq, ts = self.store.store_msg(subject, b"", data)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
-        self._report_usage()
         self._stored = True
         self._last_msg_id = ""
         if reply:
@@ -541,7 +556,7 @@ class Stream(InternalClient, Supervisor):
             err = self._discard_new_check(subject, hdr, data)
             if err is not None:
                 return self._pub_error(reply, err)
-        err = self._usage.check(self.ctx, self.account, self._memory, self.store.msg_size(subject, hdr, data))
+        err = self._room_for(subject, hdr, data)
         if err is not None:
             return self._pub_error(reply, err)
         rp_dest = self._republish.apply(subject) if self._republish is not None else None
@@ -551,7 +566,6 @@ class Stream(InternalClient, Supervisor):
             seq, ts = self.store.store_msg(subject, hdr, data, ttl=ttl)
         except StoreError as e:
             return self._pub_error(reply, E.JSStreamStoreFailedError(err=str(e)))
-        self._report_usage()
         self._stored = True
         if rp_dest is not None:
             self._republish_msg(rp_dest, subject, seq, ts, last_for_subject, hdr, data)
