@@ -684,15 +684,20 @@ class JsApi(InternalClient, Actor):
             save_meta(holder)
         except Exception as e:
             raise E.JSStreamCreateError(err=str(e)) from None
+        info = self._start_stream(account, name, holder, hs)
+        self._advisory("STREAM.CREATED", name, "create")
+        return _create_body(info, did_create=True)
+
+    def _start_stream(self, account, name, holder, hs) -> dict:
+        """Register a new stream's holder and start its Stream actor under the account's
+        supervisor; returns its INFO."""
         hs[name] = holder
         acc_ref = registry.ref(f"/server/jetstream/{account}")
         if acc_ref is None:
             hs.pop(name, None)
             raise E.JSNotEnabledForAccountError()
         acc_ref.ask(StartChild(stream_spec(self.ctx, holder)), timeout=ASK_TIMEOUT)
-        info = self._ask_stream(account, name, ("info", {}))
-        self._advisory("STREAM.CREATED", name, "create")
-        return _create_body(info, did_create=True)
+        return self._ask_stream(account, name, ("info", {}))
 
     def _check_limits(self, account, cfg, hs):
         """Account and server resources for a new stream (max streams, memory/storage)."""
@@ -1034,13 +1039,7 @@ class JsApi(InternalClient, Actor):
                 if holder.directory:
                     shutil.rmtree(holder.directory, ignore_errors=True)
             raise E.JSStreamRestoreError(err=str(e)) from None
-        hs[name] = holder
-        acc_ref = registry.ref(f"/server/jetstream/{account}")
-        if acc_ref is None:
-            hs.pop(name, None)
-            raise E.JSNotEnabledForAccountError()
-        acc_ref.ask(StartChild(stream_spec(self.ctx, holder)), timeout=ASK_TIMEOUT)
-        info = self._ask_stream(account, name, ("info", {}))
+        info = self._start_stream(account, name, holder, hs)
         log.info("Completed restore of %s for stream '%s > %s'", friendly_bytes(len(sess["buf"])),
                  account, name)
         return {"config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],

@@ -138,10 +138,11 @@ class StreamStore(ABC):
         removed sequences. The Stream actor calls it from a timer."""
         ...
 
+    @abstractmethod
     def expiring(self, now: int) -> list[int]:
         """The sequences expire(now) would drop (past max_age or their TTL), ascending,
         dropping nothing (the Stream places subject delete markers first)."""
-        raise NotImplementedError
+        ...
 
     @abstractmethod
     def next_expiry(self) -> int:
