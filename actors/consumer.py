@@ -192,7 +192,9 @@ class Consumer(InternalClient, Actor):
         self._replies: list[str] = []  # double-ack confirmations, sent once the state is saved
         # the state writer: a file store's write (with its fsync) runs in gevent's threadpool,
         # off the network greenlet; one write at a time, always of the latest state
-        self._async_store = isinstance(cstore, FileConsumerStore)
+        # state writes go to a thread only when each one is fsynced (sync: always); else they
+        # are a short os.write, done here like the stream's
+        self._async_store = isinstance(cstore, FileConsumerStore) and cstore.syncs_each_write
         self._writer = None
         self._wevent = gevent.event.Event()
         self._wstop = False

@@ -420,6 +420,8 @@ class FileStore(IndexedStore):
             os.fsync(fd)
         finally:
             os.close(fd)
+        for cs in list(self._consumers.values()):
+            cs.sync()
 
     def _compact_blocks(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -702,12 +704,13 @@ class FileStore(IndexedStore):
                     blk.wfd = -1
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def _atomic_write(path: str, data: bytes, sync: bool = True) -> None:
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -718,10 +721,11 @@ class FileConsumerStore(ConsumerStore):
     JSON, sealed when encrypted.
 
     `update` appends only what changed since the last write to o.log, as one record (`len u32 ·
-    crc32 u32 · JSON`, the JSON sealed when encrypted) followed by fdatasync; the first write
-    of a process, and every one after _COMPACT_RECORDS records or _COMPACT_BYTES of log, is a
-    compaction instead: a new snapshot replaces o.dat atomically (fsynced), then o.log is
-    truncated. The snapshot carries an epoch that each log record repeats, so the records of
+    crc32 u32 · JSON`, the JSON sealed when encrypted); the first write of a process, and every
+    one after _COMPACT_RECORDS records or _COMPACT_BYTES of log, is a compaction instead: a new
+    snapshot replaces o.dat atomically, then o.log is truncated. Durability is the stream's: a
+    written state survives kill -9 at once (it is in the OS), and an OS crash once `sync()` ran
+    (the stream's sync_interval), or at once with `sync: always` (each write is fsynced). The snapshot carries an epoch that each log record repeats, so the records of
     an older snapshot (a crash between the replace and the truncate) are never applied to a
     newer one. `load` reads the snapshot and applies the records of its epoch in order,
     stopping at the first torn or damaged one (kill -9 during an append)."""
@@ -740,11 +744,31 @@ class FileConsumerStore(ConsumerStore):
         self._lognum = 0
         self._logbytes = 0
 
-    def _write(self, fname: str, obj) -> None:
+    def _write(self, fname: str, obj, sync: bool = True) -> None:
         data = json.dumps(obj, separators=(",", ":")).encode()
         if self._stream._sealer is not None:
             data = self._stream._sealer.seal(data, fname.encode())
-        _atomic_write(os.path.join(self._dir, fname), data)
+        _atomic_write(os.path.join(self._dir, fname), data, sync)
+
+    @property
+    def syncs_each_write(self) -> bool:
+        """Whether update() fsyncs (sync: always): then it is better off a thread."""
+        return self._stream._sync_always
+
+    def sync(self) -> None:
+        """fsync the state written so far (the stream's sync(), in a threadpool: a file
+        replaced or closed meanwhile is skipped)."""
+        for path in (os.path.join(self._dir, "o.dat"), os.path.join(self._dir, "o.log")):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     def _read(self, fname: str):
         path = os.path.join(self._dir, fname)
@@ -810,7 +834,8 @@ class FileConsumerStore(ConsumerStore):
         while view:
             n = os.write(self._logfd, view)
             view = view[n:]
-        os.fdatasync(self._logfd)
+        if self._stream._sync_always:
+            os.fdatasync(self._logfd)
         self._lognum += 1
         self._logbytes += len(rec)
         self._last = _copy_state(state)
@@ -826,7 +851,7 @@ class FileConsumerStore(ConsumerStore):
             "redelivered": [[q, n] for q, n in state.redelivered.items()],
             "ts": time.time_ns(),
             "epoch": epoch,
-        })
+        }, sync=self._stream._sync_always)
         self._epoch = epoch
         if self._logfd >= 0:
             os.ftruncate(self._logfd, 0)
