@@ -11,9 +11,15 @@ It subscribes itself (an internal client in its account) to its pull subject
 and, for flow control, `$JS.FC.<stream>.<consumer>.*`, and publishes deliveries with the
 9-token reply `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`.
 
+Waiting pull requests take one message each in turn, as the reference's; with priority groups
+(ADR-42) the next request is chosen by the policy: pinned_client (one pinned client at a time,
+its Nats-Pin-Id on every message, the pin dropped after priority_timeout without a request or
+by CONSUMER.UNPIN), overflow (a request only once num_pending or num_ack_pending reach its
+min_pending / min_ack_pending), prioritized (lower priority numbers first).
+
 A push consumer delivers only while its deliver subject has interest, as the reference does
-(push_bound in INFO): it asks its shard (every shard has every subscription) at start, after a config update
-and for INFO (when subscriptions changed since it last asked), probes it with a tell on timer
+(push_bound in INFO): it asks its shard (every shard has every subscription) at start, after a
+config update and for INFO (when subscriptions changed since it last asked), probes it with a tell on timer
 ticks (heartbeat, inactivity) while bound, and while unbound polls the router's interest
 generation (0.25 ms doubling to 250 ms), probing only when it moved. A delivery that still finds
 no subscriber (the last one left while it was in flight) comes back as a no-responder notice:
@@ -23,15 +29,15 @@ Messages in (tells unless marked):
   from its Stream: ("appended", [StoredMsg]), ("purged", first_seq_after, filter),
   ("msg_removed", seq), ("stream_config", config), ("consumer_delete",);
   from the API actor: ("info",) (ask) -> ConsumerInfo dict (without "type"),
-  ("update_config", config);
+  ("update_config", config), ("unpin", group), ("pause", until_ns);
   from shards: ("msgs", ...) (its subscriptions), ("noresp", subject, reply),
   ("has_interest", token, bool);
   its own timer: ("tick",); itself: ("kick",) (deliver after an INFO found interest).
 Messages out: asks to its Stream (looked up by path each time): ("load_next", filters,
 start_seq, max_msgs, max_bytes), ("num_pending", filters, start_seq, last_per_subject),
 ("state",), ("load_msg", seq); tells ("acked", name, [seqs]) for interest/workqueue retention
-and ("consumer_inactive", name) when an ephemeral passed its inactive_threshold; to the shard
-its shard about deliver_subject ("interest", account, subject, ref|None, token) (an ask when ref is None).
+and ("consumer_inactive", name) when an ephemeral passed its inactive_threshold; to its shard
+about deliver_subject ("interest", account, subject, ref|None, token) (an ask when ref is None).
 
 It never asks the API actor, and the Stream never asks it, so no ask cycle exists (a shard
 asks nobody). Time: one

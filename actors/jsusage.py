@@ -1,9 +1,11 @@
 """The JetStream usage ledger: bytes stored, per stream, per account and per server, by storage.
 
 Every Stream actor owns one slot, (account, stream) -> (memory?, bytes), and writes only that
-slot, after each message it handles (`report`); a deleted stream drops its slot. The totals
-are kept as the slots change, so a publish checks the server's and its account's usage in O(1),
-as the reference does before it stores a message:
+slot (`report`), after each publish batch and each other message that changed its bytes; a
+deleted stream drops its slot. The totals are kept as the slots change. At the start of a batch
+a stream asks for its `room` (bytes it may store before a limit needs a closer look), counts it
+down per message, and calls `check` only when it runs out: the reference's rules, as it applies
+them before it stores a message:
 
 - the server: with more bytes than `max_memory_store` / `max_file_store` already stored, a
   publish is refused with 10023 "insufficient resources";
