@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from .where import go_type as _go_type, item_pos as _item_pos, pos as _pos
 
 
 CONNECTION_TYPES = ("STANDARD", "WEBSOCKET", "MQTT", "MQTT_WS", "LEAFNODE", "LEAFNODE_WS", "IN_PROCESS")
@@ -122,22 +123,6 @@ class AuthOptions:
 # -- parsing --------------------------------------------------------------------------------------
 
 
-def _pos(m, key) -> str:
-    positions = getattr(m, "positions", None)
-    if isinstance(positions, dict) and key in positions and positions[key]:
-        file, line, col = positions[key]
-        return f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
-    return ""
-
-
-def _go_type(value) -> str:
-    for t, name in ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
-                    (dict, "map[string]interface {}"), (list, "[]interface {}")):
-        if isinstance(value, t):
-            return name
-    return "time.Time"
-
-
 def _str(m, key, value) -> str:
     if not isinstance(value, str):
         raise AuthConfigError(_pos(m, key) + f"interface conversion: interface {{}} is "
@@ -189,14 +174,6 @@ def parse_authorization(value, where: str = "") -> AuthOptions:
                       for u in users)
     return AuthOptions(username=username, password=password, token=token, users=users,
                        default_permissions=default_perms, timeout=timeout)
-
-
-def _item_pos(lst, i) -> str:
-    positions = getattr(lst, "positions", None)
-    if isinstance(positions, list) and i < len(positions) and positions[i]:
-        file, line, col = positions[i]
-        return f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
-    return ""
 
 
 def _timeout(m, key, v) -> float:

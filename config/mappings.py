@@ -22,6 +22,7 @@ from __future__ import annotations
 from ..protocol.subjects import valid_subject
 from ..protocol.trace import go_quote
 from ..protocol.transform import MapDest, Mapping, MappingSpec, TransformError
+from .where import go_type, item_pos as _item_pos, pos as _pos
 
 _INT = frozenset("0123456789")
 
@@ -129,13 +130,8 @@ def _q(text: str) -> str:
     return go_quote(text.encode("utf-8", "surrogateescape"))
 
 
-_GO_TYPES = ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
-             (dict, "map[string]interface {}"), (list, "[]interface {}"))
-
-
 def _conversion(value, want: str) -> str:
-    name = next((n for t, n in _GO_TYPES if isinstance(value, t)), "time.Time")
-    return f"interface conversion: interface {{}} is {name}, not {want}"
+    return f"interface conversion: interface {{}} is {go_type(value)}, not {want}"
 
 
 def _go_v(value) -> str:
@@ -153,22 +149,6 @@ def _go_v(value) -> str:
         frac = f".{value.microsecond:06d}".rstrip("0").rstrip(".") if value.microsecond else ""
         return value.strftime("%Y-%m-%d %H:%M:%S") + frac + " +0000 UTC"
     return str(value)
-
-
-def _pos(m, key) -> str:
-    positions = getattr(m, "positions", None)
-    if isinstance(positions, dict) and key in positions and positions[key]:
-        file, line, col = positions[key]
-        return f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
-    return ""
-
-
-def _item_pos(lst, i) -> str:
-    positions = getattr(lst, "positions", None)
-    if isinstance(positions, list) and i < len(positions) and positions[i]:
-        file, line, col = positions[i]
-        return f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
-    return ""
 
 
 def summary(specs: tuple) -> dict:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from ..protocol import creds as _creds
 from ..protocol import jwt as _jwt
+from .where import go_type as _go_type, pos as _pos
 
 OPERATOR_KEYS = ("operator", "operators", "root", "roots", "root_operator", "root_operators",
                  "resolver", "account_resolver", "accounts_resolver", "resolver_preload",
@@ -105,22 +106,6 @@ class OperatorOptions:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-def _pos(m, key) -> str:
-    positions = getattr(m, "positions", None)
-    if isinstance(positions, dict) and positions.get(key):
-        file, line, col = positions[key]
-        return f"{file}:{line}:{col}: " if file else f"{line}:{col}: "
-    return ""
-
-
-def _go_type(value) -> str:
-    for t, name in ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
-                    (dict, "map[string]interface {}"), (list, "[]interface {}")):
-        if isinstance(value, t):
-            return name
-    return "time.Time"
-
 
 def _os_error(op: str, path: str, e: OSError) -> str:
     text = (e.strerror or str(e)).lower()

@@ -16,6 +16,7 @@ from .auth import check as check_auth
 from .jetstream import JetStreamConfigError, JetStreamOptions, parse_jetstream
 from .mappings import parse_mappings
 from .operator import OPERATOR_KEYS, OperatorOptions, check_operator_options, parse_operator_options
+from .where import go_type as _go_type
 
 KB = 1024
 MB = 1024 * 1024
@@ -126,17 +127,6 @@ def parse_duration(text: str) -> float:
         total += value * _DURATION_UNITS[unit]
         s = s[len(unit):]
     return sign * total
-
-
-_GO_TYPES = ((bool, "bool"), (int, "int64"), (float, "float64"), (str, "string"),
-             (dict, "map[string]interface {}"), (list, "[]interface {}"))
-
-
-def _go_type(value) -> str:
-    for t, name in _GO_TYPES:
-        if isinstance(value, t):
-            return name
-    return "time.Time"
 
 
 def _conversion(value, want: str) -> OptionsError:
