@@ -58,6 +58,7 @@ from ..protocol.ids import server_id
 from ..store.base import StreamStore
 from .internal import InternalClient
 from .runtime import Actor, registry
+from .system import client_info
 from .stream import (Stream, StreamHolder, action_advisory, file_store_dir, limits_of,
                      load_snapshot, read_snapshot_meta, rfc3339, subjects_overlap)
 from .supervisor import ONE_FOR_ONE, ChildSpec, StartChild, StopChild, Supervisor
@@ -545,17 +546,7 @@ class JsApi(InternalClient, Actor):
         if not info:
             return {"acc": self._cur_account, "server": self.ctx.server_name,
                     "kind": "Client" if cid > 0 else "JetStream", "client_type": "nats"}
-        c = {"start": jsapi.format_time(int(info["start"] * 1e9)), "host": info["ip"], "id": info["cid"],
-             "acc": info.get("account", GLOBAL_ACCOUNT)}
-        for key, field in (("name", "name"), ("lang", "lang"), ("ver", "version")):
-            if info.get(field):
-                c[key] = info[field]
-        rtt = int(info.get("rtt", 0) * 1e9)
-        if rtt:
-            c["rtt"] = rtt
-        c.update({"server": self.ctx.server_name, "kind": info.get("kind", "Client"),
-                  "client_type": info.get("type", "nats")})
-        return c
+        return client_info(info, rtt=True, server=self.ctx.server_name)
 
     _cur_account = GLOBAL_ACCOUNT
 

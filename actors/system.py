@@ -198,6 +198,34 @@ def _decode(data: bytes) -> dict:
     return opts
 
 
+def client_info(info: dict, user: str = "", *, rtt: bool = False, server: str = "",
+                stop: float | None = None, name_tag: bool = False) -> dict:
+    """A connection (its Client's conn_info) as the reference's ClientInfo JSON, in its field
+    order: start, host, id, acc, user, name, lang, ver, rtt, server, stop, name_tag, kind,
+    client_type; the optional ones as each event carries them (the connect and disconnect
+    events, the JetStream audit and snapshot advisories)."""
+    acc = info.get("account", "$G")
+    c = {"start": go_time(info["start"]), "host": info["ip"], "id": info["cid"], "acc": acc}
+    if user:
+        c["user"] = user
+    for key, field in (("name", "name"), ("lang", "lang"), ("ver", "version")):
+        if info.get(field):
+            c[key] = info[field]
+    if rtt:
+        ns = int(info.get("rtt", 0) * 1e9)
+        if ns:
+            c["rtt"] = ns
+    if server:
+        c["server"] = server
+    if stop is not None:
+        c["stop"] = go_time(stop)
+    if name_tag:
+        c["name_tag"] = acc
+    c["kind"] = info.get("kind", "Client")
+    c["client_type"] = info.get("type", "nats")
+    return c
+
+
 class System(Actor, InternalClient):
     kind = "system"
 
@@ -532,21 +560,7 @@ class System(Actor, InternalClient):
     # -- client events ----------------------------------------------------------------------
 
     def _client_json(self, info: dict, user: str, stop: float | None = None) -> dict:
-        acc = info.get("account", "$G")
-        c = {"start": go_time(info["start"]), "host": info["ip"], "id": info["cid"], "acc": acc}
-        if user:
-            c["user"] = user
-        for key, field in (("name", "name"), ("lang", "lang"), ("ver", "version")):
-            if info.get(field):
-                c[key] = info[field]
-        if stop is not None:
-            rtt = int(info.get("rtt", 0) * 1e9)
-            if rtt:
-                c["rtt"] = rtt
-            c["stop"] = go_time(stop)
-        c.update({"name_tag": acc, "kind": info.get("kind", "Client"),
-                  "client_type": info.get("type", "nats")})
-        return c
+        return client_info(info, user, rtt=stop is not None, stop=stop, name_tag=True)
 
     @staticmethod
     def _user_of(identity, fallback: str = "") -> str:
