@@ -101,7 +101,10 @@ def rfc3339(ns: int) -> str:
     return jsapi.format_time(ns or None)
 
 
-_INCR = re.compile(r"[+-]?[0-9]+")  # a Nats-Incr value: a decimal integer of any size
+_INCR = re.compile(r"[+-]?[0-9]+")  # a Nats-Incr value: a decimal integer
+# Python converts at most 4300 digits between text and int (sys.int_info): longer increments are
+# refused as invalid, where the reference's big.Int would take them (a total stays printable)
+_INCR_DIGITS = 4000
 _NOT_WITH_INCR = ("Nats-Rollup", "Nats-Expected-Stream", "Nats-Expected-Last-Msg-Id",
                   "Nats-Expected-Last-Subject-Sequence-Subject", "Nats-Expected-Last-Sequence",
                   "Nats-Expected-Last-Subject-Sequence")
@@ -591,7 +594,7 @@ class Stream(InternalClient, Supervisor):
         """A `Nats-Incr` publish (counter streams, ADR-49): (the increment, None) or (None, the
         error), checked in the reference's order."""
         raw = h["Nats-Incr"]
-        if not _INCR.fullmatch(raw):
+        if not _INCR.fullmatch(raw) or len(raw) > _INCR_DIGITS:
             return None, E.JSMessageIncrInvalidError()
         if not self._counter:
             return None, E.JSMessageIncrDisabledError()

@@ -71,3 +71,17 @@ def test_unsupported_stream_features_are_refused(start_server):
             assert "not supported by actor-nats yet" in resp["error"]["description"]
     finally:
         r.close()
+
+
+def test_an_increment_too_long_to_convert_is_refused_and_the_stream_goes_on(start_server):
+    """Python converts at most 4300 digits: a longer Nats-Incr is refused as invalid (the
+    reference would take it) and nothing breaks."""
+    r = Requester(start_server("actor", args=["-js", "-sd", tempfile.mkdtemp(prefix="an-jscnt-")]))
+    try:
+        body = json.dumps({"name": "C", "subjects": ["c.>"], "allow_msg_counter": True}).encode()
+        assert "error" not in json.loads(r.request("$JS.API.STREAM.CREATE.C", body)[1])
+        ack = json.loads(incr(r, "c.a", "9" * 5000))
+        assert ack["error"]["err_code"] == 10171
+        assert incr(r, "c.a", "+2") == b'{"stream":"C","seq":1,"val":"2"}'
+    finally:
+        r.close()
