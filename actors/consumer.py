@@ -868,6 +868,8 @@ class Consumer(InternalClient, Actor):
         for subject, reply, data in q:  # subject: bytes; reply: bytes, str or None
             # the reply subjects this consumer made: <prefix><dc>.<sseq>.<dseq>.<ts>.<pending>
             t = subject[plen:].split(b".") if subject.startswith(prefix) else ()
+            if len(subject) > 256 + plen:  # no reply of ours is that long: not a number we made
+                continue
             if explicit and len(t) == 5 and (not data or data == b"+ACK") and t[1].isdigit():
                 # an explicit +ACK, the common case: _ack_one and _advance_floor, inline
                 sseq = int(t[1])

@@ -1557,6 +1557,8 @@ def _parse_ttl(text: str) -> int | None:
     if t.lower() == "never":
         return -1
     if t.isdigit():
+        if not t.isascii() or len(t) > 19:  # other scripts' digits; beyond int64 (as ParseInt)
+            return None
         n = int(t)
         return n * 1_000_000_000 if n > 0 else None
     try:

@@ -1790,7 +1790,7 @@ def ack_reply_subject(stream: str, consumer: str, delivered: int, stream_seq: in
 
 
 def _ack_num(s: str) -> int:
-    return int(s) if s.isdigit() and s.isascii() else -1
+    return int(s) if s.isdigit() and s.isascii() and len(s) <= 20 else -1
 
 
 def parse_ack_reply(subject: str) -> AckReply | None:

@@ -85,3 +85,18 @@ def test_an_increment_too_long_to_convert_is_refused_and_the_stream_goes_on(star
         assert incr(r, "c.a", "+2") == b'{"stream":"C","seq":1,"val":"2"}'
     finally:
         r.close()
+
+
+def test_malformed_ttl_numbers_are_invalid_and_break_nothing(impl, start_server):
+    """A Nats-TTL in other digits, or too long for an int64, is an invalid TTL (10165) on both
+    servers, and the stream goes on."""
+    r = Requester(start_server(impl, args=["-js", "-sd", tempfile.mkdtemp(prefix="an-jscnt-")]))
+    try:
+        body = json.dumps({"name": "T", "subjects": ["t.>"], "allow_msg_ttl": True}).encode()
+        assert "error" not in json.loads(r.request("$JS.API.STREAM.CREATE.T", body)[1])
+        for ttl in ("²", "9" * 5000):
+            ack = json.loads(r.request("t.1", b"x", headers={"Nats-TTL": ttl})[1])
+            assert ack["error"]["err_code"] == 10165, ack
+        assert json.loads(r.request("t.1", b"x")[1]) == {"stream": "T", "seq": 1}
+    finally:
+        r.close()
