@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import queue
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 _patched = False
@@ -69,26 +71,90 @@ class ChildExited:
 
 
 class Inbox:
-    """An actor's mailbox: a gevent queue plus counters (depth is visible in monitoring)."""
+    """An actor's mailbox: a deque, one waiting reader (the actor's greenlet), and a counter
+    (depth is visible in monitoring).
 
-    __slots__ = ("_q", "received")
+    Single-reader by construction: only the actor's own loop calls `get`. A `put` that finds
+    the reader waiting schedules one hub callback that switches to it; that is all a hop
+    costs. (gevent's Queue, built for many readers and timeouts, allocates a Waiter and an
+    unlock callback per hop: measured 2.5 us per hop against 1.0 here, and a publish through
+    JetStream crosses five mailboxes.) Used only from the hub's thread, as every actor is.
+    """
+
+    __slots__ = ("_d", "_reader", "_hub", "received")
 
     def __init__(self):
-        self._q = gevent.queue.Queue()
+        self._d = deque()
+        self._reader = None  # the greenlet blocked in get(), while it is
+        self._hub = gevent.get_hub()
         self.received = 0
 
     def put(self, envelope, /) -> None:
         self.received += 1
-        self._q.put(envelope)
+        self._d.append(envelope)
+        reader = self._reader
+        if reader is not None:
+            self._reader = None
+            self._hub.loop.run_callback(self._wake, reader)
+
+    @staticmethod
+    def _wake(reader) -> None:
+        if not reader.dead:
+            reader.switch()
 
     def get(self):
-        return self._q.get()
+        d = self._d
+        while not d:
+            self._reader = gevent.getcurrent()
+            try:
+                self._hub.switch()
+            finally:
+                self._reader = None
+        return d.popleft()
 
     def empty(self) -> bool:
-        return self._q.empty()
+        return not self._d
 
     def qsize(self) -> int:
-        return self._q.qsize()
+        return len(self._d)
+
+
+class Future(pykka.Future):
+    """What an `ask` returns: pykka's Future on a gevent AsyncResult.
+
+    pykka's ThreadingFuture waits on a threading.Condition, which under gevent's patching is
+    Python-level locks: an ask cost 13 us. Every actor here is a greenlet of one hub, so an
+    AsyncResult is all a reply needs. `pykka.Timeout` on timeout, as pykka's own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._result = gevent.event.AsyncResult()
+
+    def get(self, *, timeout: float | None = None):
+        if self._get_hook is not None:
+            return super().get(timeout=timeout)
+        try:
+            return self._result.get(timeout=timeout)
+        except gevent.Timeout:
+            raise pykka.Timeout(f"{timeout} seconds") from None
+
+    def set(self, value=None) -> None:
+        if self._result.ready() or self._get_hook is not None:
+            raise queue.Full
+        self._result.set(value)
+
+    def set_exception(self, exc_info=None) -> None:
+        if exc_info is None:
+            exc_info = sys.exc_info()
+        if self._result.ready() or self._get_hook is not None:
+            raise queue.Full
+        value = exc_info[1] if exc_info[1] is not None else exc_info[0]()
+        self._result.set_exception(value, exc_info=exc_info)
+
+    def set_get_hook(self, func) -> None:
+        if self._result.ready():
+            raise queue.Full
+        super().set_get_hook(func)
 
 
 @dataclass
@@ -173,6 +239,10 @@ class Actor(pykka.ThreadingActor):
     @staticmethod
     def _create_actor_inbox():
         return Inbox()
+
+    @staticmethod
+    def _create_future():
+        return Future()
 
     # -- pykka hooks -------------------------------------------------------------------------
 
