@@ -132,15 +132,28 @@ class Shard(Actor):
             space.routes[subject] = entry  # (unique `$JS.ACK...` replies): they would evict the rest
         return entry
 
-    def _bind(self, space, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict):
+    def _bind(self, space, subject: bytes, pub_cid: int, echo: bool, dests: dict, clients: dict,
+              by_subs: dict):
         """Resolve a subject's subscriptions to this batch's per-client parts lists:
         (single (parts, sid) if exactly one subscriber, plain [(parts, sid)], queue groups (a
         picker per group), head or None if nobody is interested), or False when the slow
-        path must handle it (a subscription with an UNSUB max, whose deliveries are counted)."""
+        path must handle it (a subscription with an UNSUB max, whose deliveries are counted).
+        Subjects with the same plain subscribers and no queue group share one resolution per
+        batch (`by_subs`): a burst of acks, each its own `$JS.ACK...` subject, is resolved once."""
         r = space.routes.get(subject)
         if r is None:
             r = self._routes_for(space, subject)
         psubs, qsubs, head = r
+        if not qsubs:
+            b = by_subs.get(psubs)
+            if b is not None:
+                return b and (b[0], b[1], b[2], head if b[1] else None)
+        b = self._resolve(psubs, qsubs, pub_cid, echo, dests, clients)
+        if not qsubs:
+            by_subs[psubs] = b
+        return b and (b[0], b[1], b[2], head if (b[1] or b[2]) else None)
+
+    def _resolve(self, psubs, qsubs, pub_cid: int, echo: bool, dests: dict, clients: dict):
         plain = []
         for sub in psubs:
             if sub.limited:
@@ -162,7 +175,7 @@ class Shard(Actor):
                 start = int(random() * len(members))
                 groups.append(cycle(members[start:] + members[:start]).__next__)
         single = plain[0] if len(plain) == 1 and not groups else None
-        return single, plain, groups, head if (plain or groups) else None
+        return single, plain, groups
 
     @staticmethod
     def _parts_for(sub, dests: dict, clients: dict) -> list:
@@ -212,6 +225,7 @@ class Shard(Actor):
         noresp = None
         uninterested = None
         bound: dict = {}  # subject -> its destinations resolved for this batch (fast path)
+        by_subs: dict = {}  # plain subscribers -> their destinations (see _bind)
         mids: dict = {}  # size token -> b" <size>\r\n"
         for ev in batch:
             subject = ev[1]
@@ -220,7 +234,7 @@ class Shard(Actor):
                 # (parts list, sid) pairs; per message only the frame parts are appended.
                 b = bound.get(subject)
                 if b is None:
-                    b = bound[subject] = self._bind(space, subject, pub_cid, echo, dests, clients)
+                    b = bound[subject] = self._bind(space, subject, pub_cid, echo, dests, clients, by_subs)
                 if b is not False:
                     single, plain, groups, head = b
                     reply = ev[2]

@@ -79,6 +79,9 @@ class Sublist:
         self._cache_max = cache_size
         self._cache_sweep = max(1, min(CACHE_SWEEP, cache_size // 4)) if cache_size > 0 else 0
         self._seen: set[bytes] = set()  # wildcard-matched subjects that missed once (admission)
+        # results decided by a subject's first tokens alone (see _match_miss), by those tokens
+        self._prefixes: dict[bytes, SublistResult] = {}
+        self._pdepths: tuple[int, ...] = ()  # the token counts of the keys above
         self._count = 0
         self.generation = 0
         self._inserts = 0
@@ -178,7 +181,7 @@ class Sublist:
         node.res = None
         self._count += 1
         self._inserts += 1
-        self.generation += 1
+        self._changed()
 
         cache = self._cache
         if not cache:
@@ -198,7 +201,7 @@ class Sublist:
             return False
         self._count -= 1
         self._removes += 1
-        self.generation += 1
+        self._changed()
         cache = self._cache
         if cache:
             subject = sub.subject
@@ -231,7 +234,7 @@ class Sublist:
             return 0
         self._count -= removed
         self._removes += removed
-        self.generation += 1
+        self._changed()
         if patterns and cache:
             if _FWC in patterns:
                 cache.clear()  # a removed `>` matched every cached subject
@@ -242,6 +245,12 @@ class Sublist:
                 for key in doomed:
                     del cache[key]
         return removed
+
+    def _changed(self) -> None:
+        self.generation += 1
+        if self._prefixes:
+            self._prefixes.clear()
+            self._pdepths = ()
 
     def _unlink(self, sub: Any) -> bool | None:
         """Take `sub` out of the trie and prune. None if absent, else whether it was literal."""
@@ -296,6 +305,15 @@ class Sublist:
         if r is not None:
             self._hits += 1
             return r
+        if self._prefixes:
+            for depth in self._pdepths:
+                toks = subject.split(b".", depth)
+                if len(toks) > depth:
+                    tail = toks[depth]
+                    r = self._prefixes.get(subject[:len(subject) - len(tail) - 1])
+                    if r is not None and tail and tail[0] != 46 and tail[-1] != 46 and b".." not in tail:
+                        self._misses += 1  # (46 is ".": the tail has no empty token)
+                        return r
         return self._match_miss(subject)
 
     def cached(self, subject: bytes) -> bool:
@@ -311,7 +329,7 @@ class Sublist:
         # children, collecting the `>` nodes passed and the node reached.
         node = self._root
         hits: list = []
-        for tok in toks:
+        for depth, tok in enumerate(toks, 1):
             if node.pwc is not None:
                 return self._match_walk(subject, toks)
             if node.fwc is not None:
@@ -343,11 +361,29 @@ class Sublist:
         if node is None and r is not EMPTY_RESULT:
             # Matched only by `>` subscriptions, with a tail no subscription names: many such
             # subjects never repeat (a `$JS.ACK.<stream>.<consumer>.<...>` reply is unique per
-            # delivery), so they are admitted to the cache on their second miss.
+            # delivery), so they are admitted to the cache on their second miss. The walk
+            # stopped after `depth` tokens, so every longer subject starting with those tokens
+            # matches exactly this: kept by that prefix until the index changes, `match` finds
+            # the next such subject without splitting it all and walking.
+            if depth < len(toks):
+                self._remember_prefix(b".".join(toks[:depth]), depth, r)
             self._admit(subject, r)
             return r
         self._cache_put(subject, r)
         return r
+
+    def _remember_prefix(self, prefix: bytes, depth: int, r: SublistResult) -> None:
+        prefixes = self._prefixes
+        if self._cache_max <= 0:
+            return
+        if len(prefixes) >= self._cache_max:
+            prefixes.clear()
+            self._pdepths = ()
+        if depth not in self._pdepths:
+            if len(self._pdepths) >= 4:
+                return
+            self._pdepths += (depth,)
+        prefixes[prefix] = r
 
     def _admit(self, subject: bytes, r: SublistResult) -> None:
         seen = self._seen

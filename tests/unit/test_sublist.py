@@ -360,6 +360,30 @@ def test_wildcard_matches_are_cached_on_the_second_miss():
     assert sl.cached(b"orders.1") and sl.stats()["num_cache"] == 1
 
 
+def test_a_prefix_that_decides_the_match_answers_longer_subjects():
+    """`$JS.ACK.S.C.>` decides every ack subject after five tokens: after one such subject
+    missed, the next ones are answered from the prefix (same result object, nothing cached),
+    except tails with an empty token, and nothing survives a change to the index."""
+    sl = Sublist()
+    ack = Sub(b"$JS.ACK.S.C.>")
+    sl.insert(ack)
+    first = sl.match(b"$JS.ACK.S.C.1.5.5.99.0")
+    assert first.psubs == (ack,)
+    assert sl.match(b"$JS.ACK.S.C.1.6.6.99.0") is first
+    assert sl.match(b"$JS.ACK.S.C.1.7") is first
+    for bad in (b"$JS.ACK.S.C.1..7", b"$JS.ACK.S.C.1.7.", b"$JS.ACK.S.C.1.", b"$JS.ACK.S.C..1"):
+        assert sl.match(bad) == EMPTY_RESULT
+    assert sl.stats()["num_cache"] == 0
+    assert sl.match(b"$JS.ACK.S.D.1.2") == EMPTY_RESULT
+    other = Sub(b"$JS.ACK.S.C.1.*")
+    sl.insert(other)
+    assert set(sl.match(b"$JS.ACK.S.C.1.8").psubs) == {ack, other}
+    assert sl.match(b"$JS.ACK.S.C.1.8.9").psubs == (ack,)
+    sl.remove(other)
+    sl.remove(ack)
+    assert sl.match(b"$JS.ACK.S.C.1.9.9") == EMPTY_RESULT
+
+
 def test_literal_insert_touches_only_its_own_entry():
     sl = Sublist()
     sl.insert(Sub(b"x.*"))
