@@ -227,17 +227,24 @@ class Shard(Actor):
         bound: dict = {}  # subject -> its destinations resolved for this batch (fast path)
         by_subs: dict = {}  # plain subscribers -> their destinations (see _bind)
         mids: dict = {}  # size token -> b" <size>\r\n"
+        as_heads: dict = {}  # a PUB_AS's subject to show -> its b"MSG <subject> "
         for ev in batch:
             subject = ev[1]
-            if ev[0] == PUB:
+            op = ev[0]
+            if op == PUB or op == PUB_AS:
                 # Fast path: the subject's subscriptions resolved once per batch to
                 # (parts list, sid) pairs; per message only the frame parts are appended.
+                # (A PUB_AS, a JetStream delivery, shows its stored subject in the head.)
                 b = bound.get(subject)
                 if b is None:
                     b = bound[subject] = self._bind(space, subject, pub_cid, echo, dests, clients, by_subs)
                 if b is not False:
                     single, plain, groups, head = b
                     reply = ev[2]
+                    if op == PUB_AS and head is not None:
+                        head = as_heads.get(ev[5])
+                        if head is None:
+                            head = as_heads[ev[5]] = b"MSG " + ev[5] + b" "
                     if single is not None:  # the common case: one subscriber
                         if reply is None:
                             mid = mids.get(ev[3])
