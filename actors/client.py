@@ -121,7 +121,6 @@ class Client(Actor):
         self._inflight: set[int] = set()  # shards sent publishes since the last barrier
         self._pubs: dict[int, list] = {}
         self._shard = ctx.shards.shard_for(cid)  # every publish of ours goes to this shard
-        self._by_subject: dict[bytes, list] = {}  # subject -> its shard's batch in _pubs
         self._no_interest: set[bytes] = set()  # subjects nobody subscribes to, as of:
         self._ni_generation = -1  # ... this interest generation (see ShardTable)
         self._resume: list | None = None  # input events waiting for a barrier
@@ -345,7 +344,7 @@ class Client(Actor):
         if self._ni_generation != self.ctx.shards.interest_generation:
             self._no_interest.clear()
         no_interest = self._no_interest
-        by_subject = self._by_subject
+        batch = None  # our shard's batch in _pubs, while nothing in between can have sent it
         if self._mappings_of is not self.ctx.accounts:
             self._load_mappings()
         mcache = self._map_cache
@@ -366,11 +365,11 @@ class Client(Actor):
                         continue  # a weighted mapping dropped it
                 if ev[1] in no_interest and (ev[2] is None or not self.no_responders):
                     continue  # no subscriber anywhere, as of the current interest generation
-                batch = by_subject.get(ev[1])
                 if batch is None:
-                    batch = self._batch_for(ev[1])
+                    batch = self._batch()
                 batch.append(ev)
                 continue
+            batch = None  # (a control frame below sends the publishes before it)
             if self._awaiting_auth and op != CONNECT:
                 self._send_err(errors.AUTH_VIOLATION, close=True)
                 break
@@ -401,10 +400,7 @@ class Client(Actor):
                     continue  # no +OK for a denied publish, as the reference
                 if self.verbose:
                     self._send_ctl(OK_FRAME)
-                batch = by_subject.get(ev[1])
-                if batch is None:
-                    batch = self._batch_for(ev[1])
-                batch.append(ev)
+                self._batch().append(ev)
             elif op == PING:
                 self._send_ctl(PONG_FRAME, pong=True)
             elif op == SUB:
@@ -473,14 +469,13 @@ class Client(Actor):
             return None
         return (ev[0], mapped) + ev[2:]
 
-    def _batch_for(self, subject: bytes) -> list:
+    def _batch(self) -> list:
         """This read's batch for our shard (every publish of a connection goes to one shard,
         so its messages are routed in the order they were published: see actors/router.py)."""
         idx = self._shard
         batch = self._pubs.get(idx)
         if batch is None:
             batch = self._pubs[idx] = []
-        self._by_subject[subject] = batch
         return batch
 
     def _flush_pubs(self) -> None:
@@ -497,7 +492,6 @@ class Client(Actor):
             except (pykka.ActorDeadError, AttributeError):
                 pass  # the shard is restarting: core NATS may drop, as on a route flap
         pubs.clear()
-        self._by_subject.clear()
 
     # -- protocol ops -----------------------------------------------------------------------
 

@@ -99,12 +99,13 @@ def _status(code: int, text: str, headers: dict | None = None) -> bytes:
 
 
 class PullRequest:
-    __slots__ = ("reply", "batch", "max_bytes", "expires", "no_wait", "hb", "hb_next",
+    __slots__ = ("reply", "reply_b", "batch", "max_bytes", "expires", "no_wait", "hb", "hb_next",
                  "delivered", "received", "grouped", "min_pending", "min_ack_pending", "pin",
                  "priority")
 
     def __init__(self, reply, batch, max_bytes, expires, no_wait, hb, now, pr=None):
         self.reply = reply
+        self.reply_b = None  # reply as bytes, once needed
         self.batch = batch  # messages still wanted
         self.max_bytes = max_bytes  # bytes still allowed (0 = no limit)
         self.expires = expires  # ns deadline, 0 = never
@@ -191,7 +192,9 @@ class Consumer(InternalClient, Actor):
         self._timer_at = 0
         self._dirty = False
         self._acked_out: list[int] = []
-        self._out: list = []
+        self._out: list = []  # (subject, reply, hdr, data, display) to publish, or a PUB_AS event
+        self._subjects_b: dict[str, bytes] = {}  # stored subjects encoded, for _pull_fast
+        self._sizes_b: dict[int, bytes] = {}  # payload sizes as their digits
         self._deleted = False
         self._sids: list[bytes] = []
         self._ackq: list = []  # (subject, reply, data) of acks from this mailbox message
@@ -559,7 +562,11 @@ class Consumer(InternalClient, Actor):
         known: dict[str, bytes] = {}  # subject -> bytes, for this call
         enc: dict[str, bytes] = {}  # displayed subject -> bytes
         sizes: dict[int, bytes] = {}  # payload size -> its digits
-        for subject, reply, hdr, data, display in msgs:
+        for item in msgs:
+            if item[0].__class__ is int:  # already an event (_pull_fast makes them)
+                batch.append(item)
+                continue
+            subject, reply, hdr, data, display = item
             subj = known.get(subject)
             if subj is None:
                 subj = known[subject] = subject.encode()
@@ -1405,6 +1412,8 @@ class Consumer(InternalClient, Actor):
         empty buffer, max_bytes, max_ack_pending); returns how many it sent."""
         buf, waiting, pending, pq, out = self.buf, self.waiting, self.pending, self._pq, self._out
         ackp = self._ackp
+        ackpb = self._ackpb
+        subjects, sizes = self._subjects_b, self._sizes_b
         track = self.ack_policy != "none"
         max_ap = self.max_ack_pending if track else 0
         caught_up = self.caught_up
@@ -1445,7 +1454,10 @@ class Consumer(InternalClient, Actor):
                 else:
                     np_last = seq
                 npend = np_ if np_ > 0 else 0
-            reply = f"{ackp}1.{seq}.{dseq}.{m.ts}.{npend}"  # ack_reply_subject's form
+            if not hdr:  # the final PUB_AS event at once (see _publish), bytes throughout
+                reply = b"%b1.%d.%d.%d.%d" % (ackpb, seq, dseq, m.ts, npend)  # ack_reply_subject's form
+            else:
+                reply = f"{ackp}1.{seq}.{dseq}.{m.ts}.{npend}"
             if track:
                 p = pending.get(seq)
                 if p is None:
@@ -1457,7 +1469,23 @@ class Consumer(InternalClient, Actor):
                 self.adflr, self.asflr = dseq, max(self.asflr, seq)
                 self._acked_out.append(seq)
             dseq += 1
-            out.append((r.reply, reply, hdr, data, m.subject))
+            if hdr:
+                out.append((r.reply, reply, hdr, data, m.subject))
+            else:
+                subj = subjects.get(m.subject)
+                if subj is None:
+                    if len(subjects) >= 4096:
+                        subjects.clear()
+                    subj = subjects[m.subject] = m.subject.encode()
+                n = len(data)
+                size_b = sizes.get(n)
+                if size_b is None:
+                    if len(sizes) >= 4096:
+                        sizes.clear()
+                    size_b = sizes[n] = str(n).encode()
+                if r.reply_b is None:
+                    r.reply_b = r.reply.encode()
+                out.append((PUB_AS, r.reply_b, reply, size_b, data, subj))
             sent += 1
             r.batch -= 1
             r.delivered += 1
