@@ -54,12 +54,14 @@ class InternalClient:
     # -- subscriptions -----------------------------------------------------------------------
 
     def isubscribe(self, subject: str, callback, queue: str | None = None,
-                   account: str = GLOBAL_ACCOUNT) -> bytes:
-        """Subscribe in `account`; returns the sid (bytes) to unsubscribe with."""
+                   account: str = GLOBAL_ACCOUNT, replies: bool = False) -> bytes:
+        """Subscribe in `account`; returns the sid (bytes) to unsubscribe with. With `replies`,
+        a single message may arrive with its reply subject's one subscriber resolved (the sixth
+        element of "msgs", see actors/router.py): the actor may answer there directly."""
         self.ctx.internals[self.icid] = self.actor_ref
         sid = str(next(self._isids)).encode()
         sub = Subscription(subject.encode(), queue.encode() if queue else None, sid,
-                           self.actor_ref, self.icid, True, account=account)
+                           self.actor_ref, self.icid, True, account=account, replies=replies)
         self._isubs[sid] = (sub, callback)
         self._itell_shards([(True, sub)])
         return sid

@@ -18,7 +18,11 @@ clients read it to send their batches. It is registry data, not shard state.
 `Subscription` is the immutable record a client hands to its shards: the shard indexes it and
 addresses deliveries to `client` (an actor ref) with `sid`; `cid` lets the shard honour
 echo:false; `headers` says whether the client can take HMSG; `limited` marks subscriptions with
-an UNSUB max, whose deliveries the client counts; `account` is the subject space it lives in.
+an UNSUB max, whose deliveries the client counts; `account` is the subject space it lives in;
+`replies` marks an internal subscriber that answers each message's reply itself (a Stream's
+PubAck): a shard routing it a single message whose reply subject has exactly one plain
+subscriber hands it that subscriber too, and the answer goes straight there (see
+actors/shard.py `_route_one`).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ DEFAULT_SHARDS = 4
 
 
 class Subscription:
-    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "account")
+    __slots__ = ("subject", "queue", "sid", "client", "cid", "headers", "limited", "account",
+                 "replies")
 
     def __init__(self, subject: bytes, queue, sid: bytes, client, cid: int, headers: bool,
-                 limited: bool = False, account: str = "$G"):
+                 limited: bool = False, account: str = "$G", replies: bool = False):
         self.subject = subject
         self.queue = queue
         self.sid = sid
@@ -41,10 +46,11 @@ class Subscription:
         self.headers = headers
         self.limited = limited
         self.account = account
+        self.replies = replies
 
     def with_limit(self) -> "Subscription":
         return Subscription(self.subject, self.queue, self.sid, self.client, self.cid, self.headers, True,
-                            self.account)
+                            self.account, self.replies)
 
     def __repr__(self) -> str:
         return f"Subscription({self.subject!r}, queue={self.queue!r}, sid={self.sid!r}, cid={self.cid})"

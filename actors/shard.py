@@ -18,7 +18,8 @@ to register again (`Reregister`), so it is serving again within one round trip.
 Messages in: ("pub", pubinfo, batch, barrier) · ("subs", [(add, sub), ...]) ·
 ("subsz", [account]) and ("subcount", account|None) (asks; for monitoring) ·
 ("interest", account, subject, reply_ref|None, token). Messages out: to clients ("msgs", parts,
-count, limited, publisher cid) (a batch comes from one publisher), ("noresp", subject, reply), ("barrier", shard_index, token), ("reregister",
+count, limited, publisher cid[, reply route]) (a batch comes from one publisher; the reply route
+only to a `replies` subscriber, see actors/router.py), ("noresp", subject, reply), ("barrier", shard_index, token), ("reregister",
 shard_index), ("has_interest", token, bool).
 """
 
@@ -202,6 +203,18 @@ class Shard(Actor):
         reply = ev[2]
         mid = b" " + ev[3] + CRLF if reply is None else b" " + reply + b" " + ev[3] + CRLF
         self.msgs_routed += 1
+        if sub.replies and reply is not None:
+            # a synchronous JetStream publish: resolve who gets the PubAck now, so the Stream
+            # can answer there without another pass through a shard (one plain subscriber
+            # only; anything else, the Stream publishes its answer as usual)
+            rr = space.routes.get(reply)
+            if rr is None:
+                rr = self._routes_for(space, reply)
+            if len(rr[0]) == 1 and not rr[1] and not rr[0][0].limited:
+                rsub = rr[0][0]
+                _tell(sub.client, ("msgs", [head, sub.sid, mid, ev[4], CRLF], 1, None, pubinfo[0],
+                                   (rsub.client, rsub.sid, rr[2])))
+                return True
         _tell(sub.client, ("msgs", [head, sub.sid, mid, ev[4], CRLF], 1, None, pubinfo[0]))
         return True
 

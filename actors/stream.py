@@ -75,6 +75,7 @@ import time
 from dataclasses import dataclass, field
 
 import gevent
+import pykka
 
 from ..protocol import jsapi
 from ..protocol import jserrors as E
@@ -319,7 +320,7 @@ class Stream(InternalClient, Supervisor):
 
     def _subscribe(self) -> None:
         for subj in self.config.get("subjects") or []:
-            self.isubscribe(subj, self._on_publish, account=self.account)
+            self.isubscribe(subj, self._on_publish, account=self.account, replies=True)
         if self.config.get("allow_direct"):
             self.isubscribe(f"$JS.API.DIRECT.GET.{self.name}", self._on_direct_get, account=self.account)
             self.isubscribe(f"$JS.API.DIRECT.GET.{self.name}.>", self._on_direct_get, account=self.account)
@@ -374,7 +375,7 @@ class Stream(InternalClient, Supervisor):
         if type(message) is tuple and message[0] == "msgs":
             self._room = self._usage.room(self.ctx, self.account, self._memory)
             self._ideliver(message[1])
-            self._commit()
+            self._commit(message[5] if len(message) > 5 else None)
             return None
         try:
             return Supervisor.handle(self, message)
@@ -407,9 +408,13 @@ class Stream(InternalClient, Supervisor):
             return super().handle_other(message)
         return fn(*message[1:])
 
-    def _commit(self) -> None:
+    def _commit(self, reply_route=None) -> None:
         """After a batch: one flush (the data is in the OS, not waiting for a timer or the sync
-        interval), then at once one ipublish_many of the PubAcks, then one tell per consumer."""
+        interval), then at once one ipublish_many of the PubAcks, then one tell per consumer.
+        A single publish may come with its reply subject's one subscriber resolved by the
+        shard (`reply_route`, see actors/router.py): its PubAck is told to that subscriber
+        directly, as the shard would deliver it (not with republish on, whose message must
+        go first)."""
         stored = self._stored
         if stored:
             self._stored = False
@@ -420,7 +425,16 @@ class Stream(InternalClient, Supervisor):
                 raise
         if self._acks:
             acks, self._acks = self._acks, []
-            self.ipublish_many(acks, self.account)
+            if reply_route is not None and len(acks) == 1 and self._republish is None:
+                client, sid, head = reply_route
+                body = acks[0][3]
+                try:
+                    client.tell(("msgs", [head, sid, b" %d\r\n" % len(body), body, b"\r\n"], 1, None,
+                                 self.icid))
+                except pykka.ActorDeadError:
+                    pass
+            else:
+                self.ipublish_many(acks, self.account)
         if stored:
             self._report_usage()
             if self._watchers:

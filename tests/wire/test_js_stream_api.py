@@ -447,3 +447,33 @@ def test_account_purge_from_the_system_account(start_server):
             f.write(SYS_CONF.format(sd=sd))
         results[impl] = _account_purge(start_server(impl, args=["-c", conf]))
     assert results["actor"] == results["reference"]
+
+
+@pytest.mark.parametrize("impl", ["reference", "actor"])
+def test_pub_ack_reaches_whoever_subscribes_to_the_reply(start_server, impl):
+    """A PubAck is an ordinary message on the reply subject: every plain subscriber gets it
+    (a second connection, a wildcard beside a literal), one member of a queue group, and with
+    republish on, the republished message comes before the PubAck on one connection."""
+    server = js_server(start_server, impl)
+    a = connect(server, {"headers": True})
+    b = connect(server, {"headers": True})
+    a.send(b"SUB ack.1 1\r\nSUB ack.* 2\r\nSUB rp.> 3\r\n")
+    b.send(b"SUB ack.1 1\r\nSUB ack.2 q 2\r\n")
+    a.sync()
+    b.sync()
+    r = Requester(server)
+    r.request("$JS.API.STREAM.CREATE.S", b'{"name":"S","subjects":["s.*"],'
+                                        b'"republish":{"src":"s.r","dest":"rp.r"}}')
+    a.send(b"PUB s.x ack.1 1\r\nx\r\n")  # three subscriptions on two connections
+    got_a = sorted((op.subject, op.args[1], op.payload) for op in (a.read_op(), a.read_op()))
+    assert got_a == [(b"ack.1", b"1", b'{"stream":"S","seq":1}'), (b"ack.1", b"2", b'{"stream":"S","seq":1}')]
+    op = b.read_op()
+    assert (op.subject, op.args[1], op.payload) == (b"ack.1", b"1", b'{"stream":"S","seq":1}')
+    a.send(b"PUB s.y ack.2 1\r\ny\r\n")  # a wildcard here, a queue group there
+    assert (a.read_op().payload, b.read_op().payload) == (b'{"stream":"S","seq":2}',) * 2
+    a.send(b"PUB s.r ack.3 1\r\nr\r\n")  # republished first, then the PubAck
+    first, second = a.read_op(), a.read_op()
+    assert (first.subject, second.subject, second.payload) == (b"rp.r", b"ack.3", b'{"stream":"S","seq":3}')
+    assert a.sync() == [] and b.sync() == []
+    for w in (a, b, r):
+        w.close()
