@@ -1352,8 +1352,10 @@ class Stream(InternalClient, Supervisor):
     def _m_load_next(self, filters, start_seq: int, max_msgs: int, max_bytes: int = 0):
         out: list[StoredMsg] = []
         size = 0
-        filters = [f for f in (filters or []) if f] or [""]
+        filters = [f for f in (filters or []) if f and f != ">"] or [""]
         seq = max(start_seq, 1)
+        if filters == [""]:
+            return self.store.load_msgs(seq, max(max_msgs, 1), max_bytes)
         while len(out) < max(max_msgs, 1):
             best = None
             for f in filters:

@@ -111,6 +111,12 @@ class StreamStore(ABC):
         ...
 
     @abstractmethod
+    def load_msgs(self, start_seq: int, max_msgs: int, max_bytes: int = 0) -> list[StoredMsg]:
+        """The messages with seq >= start_seq, any subject, in order: at most max_msgs and,
+        when max_bytes > 0, at most max_bytes of `StoredMsg.size` (but at least one if any)."""
+        ...
+
+    @abstractmethod
     def load_last_msg(self, filter: str) -> StoredMsg | None:
         """The last message matching `filter` (last_by_subj)."""
         ...

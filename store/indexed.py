@@ -336,6 +336,21 @@ class IndexedStore(StreamStore):
             return None
         return self._read(seq, entry)
 
+    def load_msgs(self, start_seq: int, max_msgs: int, max_bytes: int = 0) -> list[StoredMsg]:
+        out: list[StoredMsg] = []
+        msgs, read = self._msgs, self._read
+        size = 0
+        for seq in self._walk(start_seq):
+            if len(out) >= max_msgs:
+                break
+            m = read(seq, msgs[seq])
+            if max_bytes > 0:
+                size += m.size
+                if out and size > max_bytes:
+                    break
+            out.append(m)
+        return out
+
     def load_next_msg(self, filter: str, start_seq: int) -> StoredMsg | None:
         if not filter or filter == ">":
             e = self._msgs.get(start_seq)

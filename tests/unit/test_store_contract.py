@@ -402,6 +402,21 @@ def test_ttl_never_exempt_from_max_age(make):
     assert s.next_expiry() == 0
 
 
+def test_load_msgs(make):
+    """A run of messages from a sequence on, across gaps, bounded by count and bytes."""
+    s = make()
+    fill(s, 10)
+    s.remove_msg(3)
+    s.remove_msg(4)
+    assert [m.seq for m in s.load_msgs(1, 4)] == [1, 2, 5, 6]
+    assert [m.seq for m in s.load_msgs(3, 100)] == [5, 6, 7, 8, 9, 10]
+    assert s.load_msgs(11, 5) == []
+    one = s.load_msgs(1, 1)[0].size
+    assert [m.seq for m in s.load_msgs(1, 100, 2 * one)] == [1, 2]
+    assert [m.seq for m in s.load_msgs(1, 100, 1)] == [1]  # at least one
+    assert [m.data for m in s.load_msgs(5, 2)] == [s.load_msg(5).data, s.load_msg(6).data]
+
+
 # ---- consumers -----------------------------------------------------------------------------
 
 def test_consumer_store(make):
