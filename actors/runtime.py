@@ -1,9 +1,12 @@
-"""The actor runtime: pykka actors on gevent greenlets, bounded-and-counted mailboxes, and the
+"""The actor runtime: pykka actors on gevent greenlets, counted mailboxes, and the
 registry that addresses every actor by a stable path such as `/server/router/shard-3`.
 
 What it owns:
 - `patch()`: gevent's monkey patching, which must run before anything imports socket/threading.
   After it, pykka's ThreadingActor runs each actor on a greenlet (no OS threads).
+- `Inbox` and `Future`: a mailbox and an ask's reply made for greenlets of one hub (a deque
+  with one waiting reader; a gevent AsyncResult) instead of pykka's own (gevent's Queue, a
+  Condition-based future): measured 1.0 us per queue hop against 2.5, 7 us per ask against 13.
 - `Actor`: our base class. It registers itself under its path, counts what it processes, turns
   a `Crash` message into a real fault (for `actor-nats kill` and chaos tests), and reports its
   own failure or exit to its supervisor **as a mailbox message** (pykka tells nobody).
