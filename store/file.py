@@ -59,6 +59,7 @@ DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024
 _CACHE_BYTES = 8 * 1024 * 1024
 _MAX_BUF = 1 << 20
 _MAX_READ_FDS = 64
+_READ_AHEAD = 65536  # bytes read at once when records are read in order from disk
 _PLAUSIBLE = 1 << 20  # a damaged record's seq is believed when this close to its neighbours
 
 
@@ -124,6 +125,10 @@ class FileStore(IndexedStore):
         self._cache: dict[int, StoredMsg] = {}
         self._cache_bytes = 0
         self._rfds: dict[int, int] = {}  # block n -> read fd (LRU by insertion)
+        # the last disk read: (block, offset, bytes); when a read starts where the previous
+        # one ended, _READ_AHEAD bytes are read and the next records come from here
+        self._ra: tuple | None = None
+        self._ra_end: tuple | None = None  # (block, offset) where the last disk read ended
         self._dirty: set[_Block] = set()
         self._unsynced: set[str] = set()  # finished blocks not fsynced yet
         self._problems: list[str] = []
@@ -226,6 +231,7 @@ class FileStore(IndexedStore):
         return fd
 
     def _drop_rfd(self, blk: _Block) -> None:
+        self._forget_read_ahead(blk)
         fd = self._rfds.pop(blk.n, None)
         if fd is not None:
             os.close(fd)
@@ -234,7 +240,24 @@ class FileStore(IndexedStore):
         if blk is self._cur and off >= blk.flushed:
             p = off - blk.flushed
             return bytes(self._buf[p:p + rlen])
-        return os.pread(self._rfd(blk), rlen, off)
+        ra = self._ra
+        if ra is not None and ra[0] is blk:
+            p = off - ra[1]
+            if 0 <= p and p + rlen <= len(ra[2]):
+                self._ra_end = (blk, off + rlen)
+                return ra[2][p:p + rlen]
+        end = self._ra_end
+        self._ra_end = (blk, off + rlen)
+        if end is None or end[0] is not blk or not 0 <= off - end[1] < 4096:
+            return os.pread(self._rfd(blk), rlen, off)  # not in order: just this record
+        data = os.pread(self._rfd(blk), max(rlen, _READ_AHEAD), off)
+        self._ra = (blk, off, data)
+        return data[:rlen]
+
+    def _forget_read_ahead(self, blk: _Block) -> None:
+        """A block's bytes changed or went (an erase, a rewrite, a removal)."""
+        if self._ra is not None and self._ra[0] is blk:
+            self._ra = None
 
     def _block_finder(self):
         """seq -> the block whose message records span it, or None (blocks hold ascending
@@ -340,6 +363,7 @@ class FileStore(IndexedStore):
             p = ent.off - blk.flushed
             self._buf[p:p + n] = rec
         else:
+            self._forget_read_ahead(blk)
             fd = os.open(blk.path, os.O_WRONLY)
             try:
                 os.pwrite(fd, rec, ent.off)
@@ -698,6 +722,7 @@ class FileStore(IndexedStore):
             for fd in self._rfds.values():
                 os.close(fd)
             self._rfds.clear()
+            self._ra = self._ra_end = None
             for blk in self._blocks:
                 if blk.wfd >= 0:
                     os.close(blk.wfd)
