@@ -1091,13 +1091,15 @@ class Stream(InternalClient, Supervisor):
         return self.info()
 
     def _m_purge(self, req: dict):
-        if self.config.get("deny_purge"):
-            return E.JSStreamPurgeFailedError(err="stream purge not permitted")
         subject = req.get("filter") or ""
         seq = req.get("seq") or 0
         keep = req.get("keep") or 0
         if seq and keep:
             return E.JSBadRequestError()
+        if self.config.get("sealed"):  # before deny_purge, which a sealed stream also has
+            return E.JSStreamSealedError()
+        if self.config.get("deny_purge"):
+            return E.JSStreamPurgeFailedError(err="stream purge not permitted")
         n = self.store.purge(subject=subject, seq=seq, keep=keep)
         st = self.store.state()
         if self.config.get("retention") == "interest":
@@ -1129,13 +1131,19 @@ class Stream(InternalClient, Supervisor):
         return out
 
     def _m_msg_delete(self, seq: int, no_erase: bool):
+        if self.config.get("sealed"):  # before deny_delete, which a sealed stream also has
+            return E.JSStreamSealedError()
         if self.config.get("deny_delete"):
             return E.JSStreamMsgDeleteFailedError(err="message delete not permitted")
-        if self.config.get("sealed"):
-            return E.JSStreamSealedError()
-        if seq > self.store.state().last_seq:
-            return E.JSStreamMsgDeleteFailedError(err="stream store EOF")
-        if not self.store.remove_msg(seq, erase=not no_erase):
+        if not self._memory:
+            # as the reference's file store: outside first..last (or an empty stream) there is
+            # no block to look in, an error; a gap inside is "not found"
+            st = self.store.state()
+            if seq > st.last_seq:
+                return E.JSStreamMsgDeleteFailedError(err="stream store EOF")
+            if seq < max(st.first_seq, 1) or st.msgs == 0:
+                return E.JSStreamMsgDeleteFailedError(err="no message found")
+        if seq <= 0 or not self.store.remove_msg(seq, erase=not no_erase):
             return E.JSSequenceNotFoundError(seq=seq)
         self._forget_acked(seq)
         self._tell_consumers(("msg_removed", seq))

@@ -477,3 +477,32 @@ def test_pub_ack_reaches_whoever_subscribes_to_the_reply(start_server, impl):
     assert a.sync() == [] and b.sync() == []
     for w in (a, b, r):
         w.close()
+
+
+@pytest.mark.parametrize("storage", ["file", "memory"])
+def test_msg_delete_errors_and_sealed(start_server, storage):
+    """MSG.DELETE of sequences that are gone answers as each of the reference's stores does (the
+    file store: an error outside first..last, "not found" for a gap inside; the memory store:
+    always "not found"), and a sealed stream refuses purge and delete as sealed, not as
+    deny_purge/deny_delete."""
+    cfg = f'"name":"X","subjects":["x"],"storage":"{storage}"'
+    delete = "$JS.API.STREAM.MSG.DELETE.X"
+    compare(start_server, [
+        S("$JS.API.STREAM.CREATE.X", "{" + cfg + "}"),
+        S("x", "1"), S("x", "2"), S("x", "3"), S("x", "4"), S("x", "5"),
+        S(delete, '{"seq":1}'), S(delete, '{"seq":3}'), S(delete, '{"seq":5}'),
+        S(delete, '{"seq":1}'),  # below first_seq
+        S(delete, '{"seq":3}'),  # a gap inside
+        S(delete, '{"seq":5}'),  # the last sequence, deleted
+        S(delete, '{"seq":9}'),  # beyond the last
+        S(delete, '{"seq":2,"no_erase":true}'), S(delete, '{"seq":2}'),
+        S(delete, '{"seq":4}'), S(delete, '{"seq":4}'),  # the stream is empty now
+        S("$JS.API.STREAM.INFO.X"),
+        S("x", "6"),
+        S("$JS.API.STREAM.UPDATE.X", "{" + cfg + ',"sealed":true}'),
+        S("$JS.API.STREAM.PURGE.X"),
+        S("$JS.API.STREAM.PURGE.X", '{"filter":"x"}'),
+        S("$JS.API.STREAM.PURGE.X", '{"seq":1,"keep":1}'),
+        S(delete, '{"seq":6}'),
+        S("$JS.API.STREAM.INFO.X"),
+    ])
