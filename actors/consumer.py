@@ -447,6 +447,8 @@ class Consumer(InternalClient, Actor):
             self._timer_at = 0
             self._on_tick()
         elif kind == "info":
+            if self.waiting:
+                self._prune_waiting()
             return self._info()
         elif kind == "purged":
             self._on_purged(message[1], message[2] if len(message) > 2 else "")
@@ -1130,17 +1132,22 @@ class Consumer(InternalClient, Actor):
             self._arm(self._poll_at)
 
     def _on_noresp(self, subject, reply) -> None:
-        """A push delivery found no subscriber (the last one left while deliveries were in
-        flight): every delivery from that one on is undone, as if never made, and pushing
-        stops until a probe finds interest again."""
+        """A delivery found no subscriber. Push: the last one left while deliveries were in
+        flight; every delivery from that one on is undone, as if never made, and pushing
+        stops until a probe finds interest again. Pull: the requester is gone (nats.js
+        stops a consume() and leaves its request): see _unserved."""
         if isinstance(subject, bytes):
             subject = subject.decode()
         if isinstance(reply, bytes):
             reply = reply.decode()
-        if not self.deliver_subject or subject != self.deliver_subject or not reply:
+        if not reply or not reply.startswith(ACK_PREFIX):
             return
         toks = reply.split(".")
-        if len(toks) < 9 or not reply.startswith(ACK_PREFIX):
+        if not self.deliver_subject:
+            if len(toks) >= 9:
+                self._unserved(subject, toks)
+            return
+        if subject != self.deliver_subject or len(toks) < 9:
             return
         try:
             dseq = int(toks[-3])
@@ -1150,6 +1157,61 @@ class Consumer(InternalClient, Actor):
         self._set_interest(False, None)  # None: probe at the next poll whatever the generation
         if dseq < self.dseq:
             self._rollback(dseq)
+
+    def _unserved(self, inbox: str, toks: list) -> None:
+        """A pull delivery to `inbox` reached nobody. As the reference, which checks a
+        request's interest before each delivery: the requests waiting on that inbox are
+        dropped, and the message goes to the next request as if it had not been sent (its
+        delivery count given back), unless it was acked or sent again meanwhile."""
+        gone = [r for r in self.waiting if r.reply == inbox]
+        for r in gone:
+            self.waiting.remove(r)
+        if gone and not self.waiting:
+            self.inactive_since = time.time_ns()
+        try:
+            dc, sseq, dseq = int(toks[-5]), int(toks[-4]), int(toks[-3])
+        except ValueError:
+            return
+        p = self.pending.get(sseq)
+        if p is None or p[0] != dseq or sseq in self.rdq_set:
+            return
+        if dc == 1 and dseq == self.dseq - 1 and sseq == self.sseq - 1 and not self.lss:
+            # the newest delivery: undone, its stream and consumer sequences given back
+            del self.pending[sseq]
+            self.rdc.pop(sseq, None)
+            self.sseq, self.dseq = sseq, dseq
+            self.last_delivered_sseq = min(self.last_delivered_sseq, sseq - 1)
+            self.buf.clear()
+            self.caught_up = False
+            self._np_cache = None
+            self._np = None
+            if not self.pending:
+                self.adflr = min(self.adflr, dseq - 1)
+                self.asflr = min(self.asflr, sseq - 1)
+        else:  # sent again as a redelivery, with this delivery's count given back
+            self.rdc[sseq] = dc - 1
+            self.rdq.appendleft(sseq)
+            self.rdq_set.add(sseq)
+        self._dirty = True
+
+    def _prune_waiting(self) -> None:
+        """Drop the waiting requests whose inbox nobody subscribes to any more (asked of our
+        shard, which holds every subscription), as the reference does before it reports
+        num_waiting."""
+        shards = self.ctx.shards
+        ref = shards.refs[shards.shard_for(self.icid)]
+        if ref is None:
+            return
+        for inbox in {r.reply for r in self.waiting}:
+            try:
+                has = ref.ask(("interest", self.account, inbox.encode(), None, None), timeout=ASK_TIMEOUT)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                return
+            if not has:
+                for r in [r for r in self.waiting if r.reply == inbox]:
+                    self.waiting.remove(r)
+        if not self.waiting:
+            self.inactive_since = time.time_ns()
 
     def _rollback(self, dseq: int) -> None:
         """Undo the push deliveries with consumer sequence >= dseq (newest first)."""

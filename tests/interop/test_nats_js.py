@@ -467,11 +467,7 @@ OBJ_SEALED = {
 }
 
 
-@impls(actor_xfail=(
-    "sealed stream: actor-nats answers STREAM.PURGE with 10110 'stream purge not permitted' "
-    "(500) where nats-server answers 10109 'invalid operation on sealed stream' (400); nats.js "
-    "purges after the failed chunk publish and reports the purge error"
-))
+@impls()
 def test_obj_sealed(impl, start_server, tmp_path):
     """seal(): still readable, and put and delete fail with the sealed-stream error."""
     assert scenario(start_server, impl, tmp_path, "obj.mjs", "sealed") == OBJ_SEALED
@@ -654,12 +650,7 @@ JS_DELETE_MSG = {
 }
 
 
-@impls(actor_xfail=(
-    "STREAM.MSG.DELETE errors: a file-store sequence below first_seq answers 10043 'sequence N "
-    "not found' (400) where nats-server answers 10057 'no message found' (500); a memory-store "
-    "sequence beyond last_seq answers 10057 'stream store EOF' (500) where nats-server answers "
-    "10043 'sequence 9 not found' (400)"
-))
+@impls()
 def test_js_delete_msg(impl, start_server, tmp_path):
     """deleteMessage of sequences already deleted or never stored, file and memory storage."""
     assert scenario(start_server, impl, tmp_path, "js.mjs", "delete_msg") == JS_DELETE_MSG
@@ -804,11 +795,7 @@ JS_PULL_AFTER_CONSUME = {
 }
 
 
-@impls(actor_xfail=(
-    "pull requests without interest: after a consume() loop is left its outstanding pull "
-    "request stays waiting (num_waiting 2, nats-server 0) and the next message is delivered to "
-    "its dead inbox, so next() gets nothing and the message waits for ack_wait"
-))
+@impls()
 def test_js_pull_after_consume(impl, start_server, tmp_path):
     """After leaving consume(), its pull request is dropped; the next message goes to next()."""
     assert scenario(start_server, impl, tmp_path, "js.mjs", "pull_after_consume") == JS_PULL_AFTER_CONSUME

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from tests.wire.proto import connect, pub
 from tests.wire.test_js_stream_api import Requester, S, js_server, masked
 
 
@@ -148,3 +151,36 @@ def test_push_consumer_without_interest(start_server):
         C("CREATE.S", stream_name="S", config={"ack_policy": "explicit", "deliver_subject": "eph"}),
         S("$JS.API.CONSUMER.INFO.S.D"),
     ])
+
+
+@pytest.mark.parametrize("impl", ["reference", "actor"])
+def test_pull_request_whose_inbox_is_gone(start_server, impl):
+    """A pull request left waiting by a client that unsubscribed its inbox (nats.js leaving a
+    consume() loop) is dropped: the next message goes to the request still listening, with
+    its first delivery count, and INFO counts only that one as waiting."""
+
+    server = js_server(start_server, impl)
+    r = Requester(server)
+    r.request("$JS.API.STREAM.CREATE.Q", b'{"name":"Q","subjects":["q"]}')
+    r.request("$JS.API.CONSUMER.DURABLE.CREATE.Q.w",
+              b'{"stream_name":"Q","config":{"durable_name":"w","ack_policy":"explicit"}}')
+    c = connect(server, {"headers": True})
+    c.send(b"SUB inbox.a 1\r\n")
+    c.sync()
+    c.send(pub("$JS.API.CONSUMER.MSG.NEXT.Q.w", b'{"batch":2,"expires":30000000000}', "inbox.a"))
+    c.sync()
+    c.send(b"UNSUB 1\r\nSUB inbox.b 2\r\n")
+    c.sync()
+    c.send(pub("$JS.API.CONSUMER.MSG.NEXT.Q.w", b'{"batch":1,"expires":30000000000}', "inbox.b"))
+    c.sync()
+    hdr, body = r.request("q", b"m1")
+    assert body == b'{"stream":"Q","seq":1}'
+    op = c.read_op()
+    assert (op.verb, op.subject, op.payload) == ("MSG", b"q", b"m1")
+    assert op.args[1] == b"2"  # on inbox.b's subscription
+    assert op.args[2].split(b".")[4:7] == [b"1", b"1", b"1"]  # delivery count 1, sseq 1, dseq 1
+    _, info = r.request("$JS.API.CONSUMER.INFO.Q.w")
+    info = json.loads(info)
+    assert (info["num_waiting"], info["num_ack_pending"], info["delivered"]["stream_seq"]) == (0, 1, 1)
+    c.close()
+    r.close()
