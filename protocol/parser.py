@@ -196,18 +196,22 @@ class ClientParser:
                             # for the whole run below, at C speed. The size token must be the
                             # canonical digits of the payload length (other spellings, and
                             # payloads of 8 KiB or more, go to the exact path).
+                            prev = None  # the last control line split (runs repeat one)
                             for ctrl, payload in zip(islice(lines, li, last, 2),
                                                      islice(lines, li + 1, last, 2)):
-                                args = ctrl.split(b" ")
-                                if len(args) == 3:
-                                    verb, subject, size_b = args
-                                    reply = None
-                                elif len(args) == 4:
-                                    verb, subject, reply, size_b = args
-                                else:
-                                    break
-                                if verb != b"PUB" or size_b != sizes[len(payload)] \
-                                        or len(ctrl) > climit:
+                                if ctrl != prev:
+                                    args = ctrl.split(b" ")
+                                    if len(args) == 3:
+                                        verb, subject, size_b = args
+                                        reply = None
+                                    elif len(args) == 4:
+                                        verb, subject, reply, size_b = args
+                                    else:
+                                        break
+                                    if verb != b"PUB" or len(ctrl) > climit:
+                                        break
+                                    prev = ctrl
+                                if size_b != sizes[len(payload)]:
                                     break
                                 append((PUB, subject, reply, size_b, payload))
                         except (ValueError, IndexError):

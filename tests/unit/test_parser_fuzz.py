@@ -253,6 +253,7 @@ def pub_runs(draw, mutations=CTRL_MUTATIONS, most: int = 12) -> bytes:
     """Runs of PUBs, mostly plain, sometimes with a CRLF in the payload, a mutated control
     line, a trailing blank, a size or line over the limits, or another op in between."""
     out = []
+    last_ctrl = None
     for _ in range(draw(st.integers(1, most))):
         kind = draw(st.integers(0, 9))
         if kind == 0:
@@ -272,6 +273,10 @@ def pub_runs(draw, mutations=CTRL_MUTATIONS, most: int = 12) -> bytes:
                 ctrl = ctrl[:at] + repl + ctrl[at + len(find):]
         elif kind == 3:
             ctrl += draw(st.sampled_from([b" ", b"\t", b"\r"]))
+        elif kind == 4 and last_ctrl is not None:
+            ctrl = last_ctrl  # the control line repeated over a body of any size (the bulk
+            # path splits a repeated control line once)
+        last_ctrl = ctrl
         out.append(ctrl + b"\r\n" + body + b"\r\n")
     return b"".join(out)
 
