@@ -197,6 +197,7 @@ class ClientParser:
                             # canonical digits of the payload length (other spellings, and
                             # payloads of 8 KiB or more, go to the exact path).
                             prev = None  # the last control line split (runs repeat one)
+                            nsplit = 0
                             for ctrl, payload in zip(islice(lines, li, last, 2),
                                                      islice(lines, li + 1, last, 2)):
                                 if ctrl != prev:
@@ -211,6 +212,7 @@ class ClientParser:
                                     if verb != b"PUB" or len(ctrl) > climit:
                                         break
                                     prev = ctrl
+                                    nsplit += 1
                                 if size_b != sizes[len(payload)]:
                                     break
                                 append((PUB, subject, reply, size_b, payload))
@@ -219,13 +221,20 @@ class ClientParser:
                         li = start_li + 2 * (len(events) - first_event)
                         if li != start_li:
                             run = lines[start_li:li]
-                            ctrls = b"\n".join(run[0::2])
                             count = (li - start_li) >> 1
-                            if _plain(ctrls) and ctrls.count(b"\n") == count - 1:  # no bare LF
-                                run_bytes = len(_CRLF.join(run)) + 2
-                                payload_bytes = run_bytes - 4 * count - (len(ctrls) - count + 1)
+                            if nsplit == 1:  # one control line, repeated: checked once
+                                ok = _plain(prev) and b"\n" not in prev
+                                ctrl_bytes = len(prev) * count
+                            else:
+                                ctrls = b"\n".join(run[0::2])
+                                ok = _plain(ctrls) and ctrls.count(b"\n") == count - 1  # no bare LF
+                                ctrl_bytes = len(ctrls) - count + 1
+                            if ok:
+                                payloads = run[1::2]
+                                payload_bytes = sum(map(len, payloads))
+                                run_bytes = ctrl_bytes + payload_bytes + 4 * count
                                 if payload_bytes <= self.max_payload or \
-                                        max(map(len, run[1::2])) <= self.max_payload:
+                                        max(map(len, payloads)) <= self.max_payload:
                                     nmsgs += count
                                     nbytes += payload_bytes
                                     pos += run_bytes
