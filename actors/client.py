@@ -308,13 +308,17 @@ class Client(Actor):
             if self._closing:
                 return
             self.last_activity = time.time()
-            self._run(self.parser.feed(data))
+            p = self.parser
+            before, hbefore = p.in_msgs, p.in_hmsgs
+            events = p.feed(data)
+            # only plain PUBs (the usual read of a publisher): _process may take them at once
+            self._run(events, p.in_msgs - before == len(events) and p.in_hmsgs == hbefore)
         finally:
             if self._resume is None:
                 self._rearm_reader()  # read again (not while input is stalled)
 
-    def _run(self, events: list) -> None:
-        if not self._process(events):
+    def _run(self, events: list, plain: bool = False) -> None:
+        if not self._process(events, plain):
             return
         while self.parser.paused and not self._closing:
             if not self._process(self.parser.feed(b"")):
@@ -335,8 +339,10 @@ class Client(Actor):
             if self._resume is None:
                 self._rearm_reader()
 
-    def _process(self, events: list) -> bool:
-        """Handle parsed events in order; False if processing stalled (see _stall)."""
+    def _process(self, events: list, plain: bool = False) -> bool:
+        """Handle parsed events in order; False if processing stalled (see _stall). `plain`:
+        every event is a PUB (no control op, no HPUB), so with nothing to check per message
+        they are batched at once."""
         pubs = self._pubs  # shard index -> batch not yet sent; sent before any control frame
         stalled = False
         trace = self._trace
@@ -348,6 +354,14 @@ class Client(Actor):
         if self._mappings_of is not self.ctx.accounts:
             self._load_mappings()
         mcache = self._map_cache
+        if plain and simple and mcache is None:  # (simple implies no trace)
+            if no_interest:
+                nr = self.no_responders
+                events = [ev for ev in events if ev[1] not in no_interest or (ev[2] is not None and nr)]
+            if events and not self._closing:
+                self._batch().extend(events)
+                self._flush_pubs()
+            return True
         held: list = []  # trace: a mapped message's payload line goes after its MAPPING line
         for i, ev in enumerate(events):
             op = ev[0]

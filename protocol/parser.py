@@ -16,7 +16,8 @@ Rules of this file:
   parsed in bulk from one `split(b"\r\n")` of the read: the per-message work is a few C calls.
   Anything else (and any PUB the bulk path is unsure of) goes through the exact op-by-op path,
   so both paths give the same events.
-- `in_msgs` / `in_bytes` count the messages (PUB and HPUB) and payload bytes parsed.
+- `in_msgs` / `in_bytes` count the messages (PUB and HPUB) and payload bytes parsed;
+  `in_hmsgs` the HPUBs among them (so a caller can tell a read that gave only plain PUBs).
 - Everything after an ERROR event is discarded; the caller sends the -ERR (if any) and closes.
 - Parsing stops after a CONNECT (`paused` is then True): the caller applies it (it decides,
   e.g., whether HPUB is allowed) and calls `feed(b"")` for the rest of the input.
@@ -96,7 +97,7 @@ def _mcl_error() -> ProtocolError:
 class ClientParser:
     """Incremental parser for one client connection."""
 
-    __slots__ = ("max_payload", "max_control_line", "headers_ok", "paused", "in_msgs", "in_bytes",
+    __slots__ = ("max_payload", "max_control_line", "headers_ok", "paused", "in_msgs", "in_bytes", "in_hmsgs",
                  "_buf", "_op", "_chunks", "_have", "_need")
 
     def __init__(self, max_payload: int = 1048576, max_control_line: int = 4096):
@@ -105,6 +106,7 @@ class ClientParser:
         self.headers_ok = False  # HPUB is a violation until CONNECT said headers:true
         self.paused = False  # stopped after a CONNECT with more input buffered
         self.in_msgs = 0
+        self.in_hmsgs = 0
         self.in_bytes = 0
         self._buf = b""  # an incomplete control line
         self._op = None  # a PUB/HPUB waiting for its payload: (op, subject, reply, x, size)
@@ -166,6 +168,7 @@ class ClientParser:
                         append((PUB, op[1], op[2], op[3], data[pos:end]))
                     else:
                         append((HPUB, op[1], op[2], op[3][0], op[3][1], data[pos:end]))
+                        self.in_hmsgs += 1
                     nmsgs += 1
                     nbytes += size
                     pos = end + 2
