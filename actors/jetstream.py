@@ -350,7 +350,7 @@ def _is_empty_request(data: bytes) -> bool:
     if not data.strip():
         return True
     try:
-        v = json.loads(data)
+        v = jsapi.loads(data)
     except ValueError:
         return False
     return isinstance(v, dict) and not v
@@ -925,7 +925,7 @@ class JsApi(InternalClient, Actor):
         if _is_empty_request(data):
             raise E.JSBadRequestError()
         try:
-            req = json.loads(data)
+            req = jsapi.loads(data)
             if not isinstance(req, dict):
                 raise ValueError("json: cannot unmarshal into Go value of type server.JSApiStreamRestoreRequest")
         except ValueError as e:

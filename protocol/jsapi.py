@@ -63,7 +63,10 @@ def go_json(obj: Any) -> bytes:
     if any(c in s for c in "<>&\u2028\u2029"):
         s = (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
              .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-    return s.encode()
+    try:
+        return s.encode()
+    except UnicodeEncodeError:  # a client's bytes that were not UTF-8: Go writes U+FFFD
+        return re.sub(r"[\ud800-\udfff]", "\ufffd", s).encode()
 
 
 def go_quote(s: str) -> str:
@@ -272,44 +275,343 @@ class _Num(str):
     """A JSON number kept as its literal text until its Go type is known."""
 
 
-def _syntax_error(text: str, e: json.JSONDecodeError) -> str:
+MAX_JSON_DEPTH = 10000  # Go's encoding/json nesting limit ("exceeded max depth")
+_WS = " \t\r\n"
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+_BAD_BYTE = re.compile(r"[\udc80-\udcff]")  # a byte that was not UTF-8, as _text_of keeps it
+
+
+class _GoJSONError(Exception):
+    """A body Go's encoding/json refuses: `msg` is Go's text, `offset` its byte offset (None
+    for Go errors that have none, such as `unexpected EOF`)."""
+
+    def __init__(self, msg: str, offset: int | None = None):
+        super().__init__(msg)
+        self.msg = msg
+        self.offset = offset
+
+
+class _SlowPath(Exception):
+    """The C decoder met what only the iterative one decodes as Go does (NaN, Infinity)."""
+
+
+def _no_constants(name: str):
+    raise _SlowPath(name)
+
+
+class _Dups(dict):
+    """A JSON object with a repeated key: `pairs` holds every member in order (Go decodes
+    each in turn; the dict keeps the last)."""
+
+    pairs: list
+
+
+def _object(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        d = _Dups(d)
+        d.pairs = pairs
+    return d
+
+
+_FAST = json.JSONDecoder(parse_float=_Num, parse_int=_Num, parse_constant=_no_constants,
+                         object_pairs_hook=_object)
+
+
+def _text_of(body: bytes | str) -> str:
+    """The body as text; bytes that are not UTF-8 become lone surrogates (one per byte, as Go
+    replaces each with U+FFFD in strings), so byte offsets can be recovered."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body).decode("utf-8", errors="surrogateescape")
+    return body
+
+
+def _byte_offset(text: str, pos: int) -> int:
+    try:
+        return len(text[:pos].encode("utf-8", errors="surrogateescape"))
+    except UnicodeEncodeError:
+        return pos
+
+
+def _decode_value(text: str, pos: int) -> tuple[Any, int]:
+    """One JSON value at `pos` (no leading whitespace): (value, end). Numbers are _Num;
+    strings with lone surrogates (bad \\u escapes or bytes) get U+FFFD in their place. Deeply
+    nested values (beyond the C decoder's recursion) are decoded iteratively, up to Go's
+    depth limit. Raises json.JSONDecodeError or _GoJSONError."""
+    try:
+        value, end = _FAST.raw_decode(text, pos)
+    except (RecursionError, _SlowPath):
+        value, end = _decode_iterative(text, pos)
+    if _SURROGATE.search(text, pos, end):
+        value = _replace_surrogates(value)
+    return value, end
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos] in _WS:
+        pos += 1
+    return pos
+
+
+def _decode_key(text: str, pos: int) -> tuple[str, int]:
+    if pos >= len(text) or text[pos] != '"':
+        raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
+    key, pos = json.decoder.scanstring(text, pos + 1, True)
+    pos = _skip_ws(text, pos)
+    if pos >= len(text) or text[pos] != ":":
+        raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+    return key, _skip_ws(text, pos + 1)
+
+
+def _decode_iterative(text: str, pos: int) -> tuple[Any, int]:
+    """The C decoder's grammar and error positions without recursion, and without NaN or
+    Infinity (Go has none); a container nested deeper than Go's limit raises _GoJSONError."""
+    n = len(text)
+    stack: list[list] = []  # [members so far, key of the member being decoded, is an object]
+    while True:
+        if pos >= n:
+            raise json.JSONDecodeError("Expecting value", text, pos)
+        c = text[pos]
+        if c in "{[":
+            if len(stack) >= MAX_JSON_DEPTH:
+                raise _GoJSONError("exceeded max depth", _byte_offset(text, pos) + 1)
+            pos = _skip_ws(text, pos + 1)
+            if c == "{":
+                if pos < n and text[pos] == "}":
+                    value, pos = {}, pos + 1
+                else:
+                    key, pos = _decode_key(text, pos)
+                    stack.append([[], key, True])
+                    continue
+            else:
+                if pos < n and text[pos] == "]":
+                    value, pos = [], pos + 1
+                else:
+                    stack.append([[], None, False])
+                    continue
+        elif c == '"':
+            value, pos = json.decoder.scanstring(text, pos + 1, True)
+        elif text.startswith("null", pos):
+            value, pos = None, pos + 4
+        elif text.startswith("true", pos):
+            value, pos = True, pos + 4
+        elif text.startswith("false", pos):
+            value, pos = False, pos + 5
+        else:
+            m = _JSON_NUMBER.match(text, pos)
+            if not m:
+                raise json.JSONDecodeError("Expecting value", text, pos)
+            value, pos = _Num(m.group(0)), m.end()
+        while True:  # a value is complete: into its container, closing the containers it ends
+            if not stack:
+                return value, pos
+            members, key, is_object = stack[-1]
+            members.append((key, value) if is_object else value)
+            pos = _skip_ws(text, pos)
+            if pos < n and text[pos] == ",":
+                pos = _skip_ws(text, pos + 1)
+                if is_object:
+                    stack[-1][1], pos = _decode_key(text, pos)
+                break
+            if pos < n and text[pos] == ("}" if is_object else "]"):
+                value, pos = (_object(members) if is_object else members), pos + 1
+                stack.pop()
+                continue
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """Lone surrogates in every string (keys too) replaced by U+FFFD, as Go decodes them."""
+    def fix(x: Any) -> Any:
+        if isinstance(x, str) and not isinstance(x, _Num):
+            return re.sub(r"[\ud800-\udfff]", "\ufffd", x)
+        return x
+    if not isinstance(value, (dict, list)):
+        return fix(value)
+    todo, seen = [value], set()
+    while todo:
+        v = todo.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        if isinstance(v, dict):
+            items = list(v.items())
+            v.clear()
+            for k, x in items:
+                v[fix(k)] = fix(x)
+            if isinstance(v, _Dups):
+                v.pairs = [(fix(k), fix(x)) for k, x in v.pairs]
+                items += v.pairs
+            todo.extend(x for _, x in items if isinstance(x, (dict, list)))
+        else:
+            for i, x in enumerate(v):
+                v[i] = fix(x)
+                if isinstance(x, (dict, list)):
+                    todo.append(x)
+    return value
+
+
+def loads(body: bytes | str) -> Any:
+    """json.loads for what a client sent, as Go's json.Unmarshal reads it (one value; no NaN or
+    Infinity; any nesting up to Go's limit; lone surrogates and bad bytes in strings become
+    U+FFFD). Raises ValueError for what Go refuses; never RecursionError."""
+    text = _text_of(body)
+    try:
+        value, end = _decode_value(text, _skip_ws(text, 0))
+    except (json.JSONDecodeError, _GoJSONError) as e:
+        raise ValueError(str(e)) from None
+    if _skip_ws(text, end) < len(text):
+        raise ValueError("invalid character after top-level value")
+    return _plain_numbers(value)
+
+
+def _plain_numbers(value: Any) -> Any:
+    """_Num literals as Python numbers (int, or float with a fraction or exponent), without
+    recursion. A number too long for int() raises ValueError."""
+    def num(x):
+        if isinstance(x, _Num):
+            return float(x) if any(c in x for c in ".eE") else int(x)
+        return x
+    if not isinstance(value, (dict, list)):
+        return num(value)
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        keys = v.keys() if isinstance(v, dict) else range(len(v))
+        for k in keys:
+            x = v[k]
+            if isinstance(x, (dict, list)):
+                todo.append(x)
+            else:
+                v[k] = num(x)
+    return value
+
+
+def _in_number(text: str, pos: int) -> int | None:
+    """Where a malformed number ends at or spans `pos` (`-x`, `1.x`, `1ex`): the position of
+    the character Go refuses in it, or None if no number is malformed there."""
+    start = pos
+    while start > 0 and text[start - 1] in "0123456789.eE+-":
+        start -= 1
+    if start == pos and text[pos:pos + 1] != "-":
+        return None
+    i, n = start, len(text)
+    digits = "0123456789"
+    if i < n and text[i] == "-":
+        i += 1
+        if i >= n or text[i] not in digits:
+            return i
+    if i < n and text[i] == "0":
+        i += 1
+    else:
+        while i < n and text[i] in digits:
+            i += 1
+    if i < n and text[i] == ".":
+        i += 1
+        if i >= n or text[i] not in digits:
+            return i
+        while i < n and text[i] in digits:
+            i += 1
+    if i < n and text[i] in "eE":
+        i += 1
+        if i < n and text[i] in "+-":
+            i += 1
+        if i >= n or text[i] not in digits:
+            return i
+    return None
+
+
+def _syntax_error(text: str, e: json.JSONDecodeError) -> _GoJSONError:
+    """Go's SyntaxError (text and byte offset, the offset just past the character it names)
+    for where Python's decoder stopped. The reference's encoding/json words them as Go 1.25
+    does (`in string`, `in numeric literal`, `invalid escape sequence`)."""
     pos = e.pos
-    if pos >= len(text.rstrip()):
-        return "unexpected EOF"
-    ch = text[pos]
     msg = e.msg
+    n = len(text)
+
+    def bad(at: int, what: str) -> _GoJSONError:
+        if at >= n:
+            return _GoJSONError("unexpected EOF")
+        return _GoJSONError(f"invalid character {_go_char(text[at])} {what}", _byte_offset(text, at + 1))
+    num = _in_number(text, pos) if pos < n else None
+    if num is not None:
+        return bad(num, "in numeric literal")
+    if pos >= len(text.rstrip(_WS)) or msg.startswith("Unterminated string"):
+        return _GoJSONError("unexpected EOF")
+    ch = text[pos]
     if msg.startswith("Expecting value") or msg.startswith("Extra data"):
         for lit in ("null", "true", "false"):
             if ch == lit[0]:
                 got = text[pos:pos + len(lit)]
                 for i, (a, b) in enumerate(zip(got, lit)):
                     if a != b:
-                        return (f"invalid character {_go_char(a)} in literal {lit} (expecting "
-                                f"{_go_char(b)}) at offset {pos + i + 1}")
+                        return bad(pos + i, f"in literal {lit} (expecting {_go_char(b)})")
                 if len(got) < len(lit):
-                    return "unexpected EOF"
-        what = "looking for beginning of value"
-    elif msg.startswith("Expecting property name"):
-        what = "looking for beginning of object key string"
-    elif msg.startswith("Expecting ':'"):
-        what = "after object key"
-    elif msg.startswith("Expecting ','"):
-        what = "after object key:value pair" if _innermost(text, pos) == "{" else "after array element"
-    elif msg.startswith("Invalid control character"):
-        what = "in string literal"
+                    return _GoJSONError("unexpected EOF")
+        return bad(pos, "looking for beginning of value")
+    if msg.startswith("Expecting property name"):
+        return bad(pos, "looking for beginning of object key string")
+    if msg.startswith("Expecting ':'"):
+        return bad(pos, "after object key")
+    if msg.startswith("Expecting ','"):
+        return bad(pos, "after object key:value pair" if _innermost(text, pos) == "{" else "after array element")
+    if msg.startswith("Invalid control character"):
+        return bad(pos, "in string")
+    if msg.startswith("Invalid \\u"):  # Python stops at the 'u'; Go names `\u` and 4 more bytes
+        return _escape_error(text, pos - 1, 6)
+    if msg.startswith("Invalid \\escape"):  # Python stops at the backslash
+        return _escape_error(text, pos, 2)
+    return bad(pos, "looking for beginning of value")
+
+
+def _escape_error(text: str, start: int, nbytes: int) -> _GoJSONError:
+    """`invalid escape sequence` naming the first `nbytes` bytes from the backslash at `start`
+    (in backquotes, or as Go's %q when they are not plain printable UTF-8)."""
+    raw = text[start:start + nbytes].encode("utf-8", errors="surrogateescape")[:nbytes]
+    if len(raw) < nbytes:
+        return _GoJSONError("unexpected EOF")
+    seq = raw.decode("utf-8", errors="surrogateescape")
+    if any(c == "`" or not c.isprintable() or c.isspace() or "\udc80" <= c <= "\udcff" for c in seq):
+        shown = _go_quote_bytes(seq)
     else:
-        what = "looking for beginning of value"
-    return f"invalid character {_go_char(ch)} {what} at offset {pos + 1}"
+        shown = f"`{seq}`"
+    return _GoJSONError(f"invalid escape sequence {shown} in string", _byte_offset(text, start) + nbytes)
+
+
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               "\\": "\\\\"}
+
+
+def _go_escape(c: str, quote: str) -> str:
+    """One character as Go's strconv quoting writes it (a byte that was not UTF-8, kept as a
+    surrogate escape, as \\xNN)."""
+    if "\udc80" <= c <= "\udcff":
+        return f"\\x{ord(c) - 0xdc00:02x}"
+    if c == quote:
+        return "\\" + c
+    if c in _GO_ESCAPES:
+        return _GO_ESCAPES[c]
+    if c.isprintable():
+        return c
+    o = ord(c)
+    if o < 0x80:
+        return f"\\x{o:02x}"
+    return f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
+def _go_quote_bytes(s: str) -> str:
+    """Go's %q of a string (strconv.Quote)."""
+    return '"' + "".join(_go_escape(c, '"') for c in s) + '"'
 
 
 def _go_char(c: str) -> str:
-    if c == "'":
-        return "'\\''"
-    if c == '"':
-        return "'\"'"
-    if c < " ":
-        return "'" + json.dumps(c)[1:-1] + "'"
-    return f"'{c}'"
+    """Go's quoting of the character its JSON scanner stopped at: the whole rune
+    (strconv.QuoteRune), or '\\xff' for a byte that is not UTF-8."""
+    if "\udc80" <= c <= "\udcff":
+        return f"'\\x{ord(c) - 0xdc00:x}'"
+    return "'" + _go_escape(c, "'") + "'"
 
 
 def _innermost(text: str, pos: int) -> str:
@@ -331,23 +633,41 @@ def _innermost(text: str, pos: int) -> str:
     return stack[-1] if stack else ""
 
 
+def _json_values(body: bytes | str, single: bool = False, with_start: bool = False):
+    """The top-level JSON values of a body, one at a time, as Go reads them: a json.Decoder
+    (`single` false: values one after another; a syntax error is raised when reached, with
+    ` at offset N` as the reference's unmarshalRequest adds it) or json.Unmarshal (`single`:
+    exactly one value, the whole body checked first; Go's texts without an offset). Raises
+    ApiError 10025."""
+    text = _text_of(body)
+    n = len(text)
+    pos = _skip_ws(text, 0)
+    if single and pos >= n:
+        raise E.JSInvalidJSONError(err="unexpected end of JSON input")
+    while pos < n:
+        start = pos
+        try:
+            try:
+                value, pos = _decode_value(text, pos)
+            except json.JSONDecodeError as e:
+                raise _syntax_error(text, e) from None
+            pos = _skip_ws(text, pos)
+            if single and pos < n:
+                raise _GoJSONError(f"invalid character {_go_char(text[pos])} after top-level value",
+                                   _byte_offset(text, pos) + 1)
+        except _GoJSONError as e:
+            if single:
+                msg = "unexpected end of JSON input" if e.msg == "unexpected EOF" else e.msg
+            else:
+                msg = e.msg if e.offset is None else f"{e.msg} at offset {e.offset}"
+            raise E.JSInvalidJSONError(err=msg) from None
+        yield (value, start) if with_start else value
+
+
 def decode_json_values(body: bytes | str) -> list[Any]:
     """All top-level JSON values in a body (a Go json.Decoder reads them one after another).
     Raises ApiError 10025 with Go's syntax error text."""
-    text = body.decode("utf-8", errors="replace") if isinstance(body, (bytes, bytearray)) else body
-    dec = json.JSONDecoder(parse_float=_Num, parse_int=_Num)
-    out, pos, n = [], 0, len(text)
-    ws = " \t\r\n"
-    while True:
-        while pos < n and text[pos] in ws:
-            pos += 1
-        if pos >= n:
-            return out
-        try:
-            val, pos = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            raise E.JSInvalidJSONError(err=_syntax_error(text, e)) from None
-        out.append(val)
+    return list(_json_values(body))
 
 
 # Go type descriptions for the request structs. A spec is a Go type name string, or a dict
@@ -369,12 +689,45 @@ def _enum(values: dict[str, Any], err=None, lower=False, string_only=False):
     return ("enum", parse)
 
 
+class _Raw(str):
+    """Literal JSON text in _lit's output."""
+
+
 def _lit(raw: Any) -> str:
-    if raw is None:
-        return "null"
-    if isinstance(raw, _Num):
-        return str(raw)
-    return json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+    """A decoded value as JSON text again (compact; numbers as they were written), without
+    recursion: values nest as deep as Go allows."""
+    out: list[str] = []
+    todo: list[Any] = [raw]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, _Raw):
+            out.append(v)
+        elif v is None:
+            out.append("null")
+        elif v is True or v is False:
+            out.append("true" if v else "false")
+        elif isinstance(v, _Num):
+            out.append(str(v))
+        elif isinstance(v, str):
+            out.append(go_quote(v))
+        elif isinstance(v, list):
+            parts: list[Any] = [_Raw("[")]
+            for i, x in enumerate(v):
+                if i:
+                    parts.append(_Raw(","))
+                parts.append(x)
+            parts.append(_Raw("]"))
+            todo.extend(reversed(parts))
+        elif isinstance(v, dict):
+            parts = [_Raw("{")]
+            for i, (k, x) in enumerate(v.items()):
+                parts.append(_Raw(("," if i else "") + go_quote(k) + ":"))
+                parts.append(x)
+            parts.append(_Raw("}"))
+            todo.extend(reversed(parts))
+        else:
+            out.append(json.dumps(v))
+    return "".join(out)
 
 
 def _kind(raw: Any) -> str:
@@ -1753,12 +2106,12 @@ def parse_ack(payload: bytes) -> Ack:
         if arg:
             try:
                 if arg[:1] == b"{":
-                    d = json.loads(arg)
+                    d = loads(arg)
                     v = d.get("delay", 0) if isinstance(d, dict) else None
                     delay = v if isinstance(v, int) and not isinstance(v, bool) else None
                 else:
                     delay = parse_duration(arg.decode())
-            except (ValueError, UnicodeDecodeError):
+            except ValueError:
                 delay = None
         return Ack("nak", delay=delay)
     if payload == b"+WPI":
@@ -1873,7 +2226,7 @@ def parse_direct_get_request(body: bytes) -> dict:
     {seq, last_by_subj, next_by_subj, batch, max_bytes, start_time (ns or None), multi_last
     (list), up_to_seq, up_to_time (ns or None), no_hdr}; raises ValueError for what Go cannot
     decode (the caller answers `408 Malformed Request`)."""
-    obj = json.loads(body)
+    obj = loads(body)
     if obj is None:
         obj = {}
     if not isinstance(obj, dict):
