@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -1137,13 +1136,9 @@ class JsApi(InternalClient, Actor):
     def api_consumer_unpin(self, account, data, stream, cname, subject=""):
         """CONSUMER.UNPIN: `{group}`. Checked as the reference (group given, stream, consumer,
         group name, a group of the consumer); the consumer is told ("unpin", group)."""
-        if not data.strip():
-            raise E.JSInvalidJSONError(err="unexpected end of JSON input")
-        try:
-            req = jsapi.decode_request(data, {"group": "string"}, "JSApiConsumerUnpinRequest", strict=False)
-        except E.ApiError as e:
-            # the reference decodes this one with json.Unmarshal: syntax errors have no offset
-            raise E.JSInvalidJSONError(err=re.sub(r" at offset \d+$", "", e.description[len("invalid JSON: "):]))
+        # the reference decodes this one with json.Unmarshal (one value; texts without offsets)
+        req = jsapi.decode_request(data, {"group": "string"}, "JSApiConsumerUnpinRequest", strict=False,
+                                   single=True)
         group = req.get("group") or ""
         if not group:
             raise E.JSInvalidJSONError(err="consumer group not specified")

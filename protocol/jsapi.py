@@ -680,12 +680,14 @@ class _EnumError(Exception):
 
 def _enum(values: dict[str, Any], err=None, lower=False, string_only=False):
     def parse(raw: Any, literal: str):
-        if string_only and not isinstance(raw, str):
-            raise _EnumError(f"json: cannot unmarshal {_kind(raw)} into Go value of type string")
+        if string_only:  # decoded as a Go string first (null leaves it empty)
+            if raw is not None and (not isinstance(raw, str) or isinstance(raw, _Num)):
+                raise _EnumError(f"json: cannot unmarshal {_kind(raw)} into Go value of type string")
+            literal = go_quote(raw or "")
         key = literal.lower() if lower else literal
         if key in values:
             return values[key]
-        raise _EnumError(err(literal) if err else f"can not unmarshal {go_quote(literal)}")
+        raise _EnumError(err(literal) if err else f"can not unmarshal {_go_quote_bytes(literal)}")
     return ("enum", parse)
 
 
@@ -774,7 +776,7 @@ STREAM_FIELDS: dict[str, Any] = {
     "max_msgs_per_subject": "int64", "max_msg_size": "int32", "discard": _DISCARD, "storage": _STORAGE,
     "num_replicas": "int", "no_ack": "bool", "duplicate_window": "time.Duration",
     "placement": {"cluster": "string", "tags": ("[]", "string"), "preferred": "string"},
-    "mirror": _SOURCE, "sources": ("[]", _SOURCE), "compression": _COMPRESSION, "first_seq": "uint64",
+    "mirror": _SOURCE, "sources": ("[]", _SOURCE, "*"), "compression": _COMPRESSION, "first_seq": "uint64",
     "subject_transform": _TRANSFORM, "republish": {"src": "string", "dest": "string", "headers_only": "bool"},
     "allow_direct": "bool", "mirror_direct": "bool", "discard_new_per_subject": "bool", "sealed": "bool",
     "deny_delete": "bool", "deny_purge": "bool", "allow_rollup_hdrs": "bool",
@@ -798,74 +800,111 @@ CONSUMER_FIELDS: dict[str, Any] = {
     "priority_timeout": "time.Duration",
 }
 CONSUMER_REQUEST = {"stream_name": "string", "config": CONSUMER_FIELDS, "action": _ACTION, "pedantic": "bool"}
+_TYPE_NAMES = {id(_SOURCE): "server.StreamSource", id(_TRANSFORM): "server.SubjectTransformConfig",
+               id(_EXTERNAL): "server.ExternalStream", id(_SOURCE["consumer"]): "server.StreamConsumerSource",
+               id(STREAM_FIELDS["placement"]): "server.Placement", id(STREAM_FIELDS["republish"]): "server.RePublish",
+               id(STREAM_FIELDS["consumer_limits"]): "server.StreamConsumerLimits",
+               id(CONSUMER_FIELDS): "server.ConsumerConfig"}
 PULL_REQUEST = {"expires": "time.Duration", "batch": "int", "max_bytes": "int", "no_wait": "bool",
                 "idle_heartbeat": "time.Duration", "group": "string", "min_pending": "int64",
                 "min_ack_pending": "int64", "id": "string", "priority": "int"}
 
 
 class _Decoder:
-    def __init__(self, root: str, strict: bool):
+    """Decodes one request value as the reference's encoding/json (Go 1.25) does: keys matched
+    case-insensitively, members in document order, and the first error met is the one
+    reported (a wrong type, an unknown field when strict, an enum's or a time's own error).
+    `text` and `start` locate the value in the body, for the raw text Go hands to an enum's
+    UnmarshalJSON."""
+
+    def __init__(self, root: str, strict: bool, text: str = "", start: int = 0):
         self.root = root
         self.strict = strict
-        self.saved: str | None = None
+        self.text = text
+        self.start = start
+        # no escapes and no bytes that were not UTF-8: a string's text is its value in quotes
+        self.plain = "\\" not in text and not _BAD_BYTE.search(text)
 
-    def save(self, msg: str) -> None:
-        if self.saved is None:
-            self.saved = msg
+    def fail(self, msg: str):
+        raise E.JSInvalidJSONError(err=msg)
 
     def type_error(self, raw: Any, gotype: str, path: list[str], value: str | None = None) -> None:
         what = value or _kind(raw)
         where = ".".join([self.root] + path)
         if path and path[-1].isdigit():
-            self.save(f"json: cannot unmarshal {what} into {where} of type {gotype}")
+            self.fail(f"json: cannot unmarshal {what} into {where} of type {gotype}")
         elif path:
-            self.save(f"json: cannot unmarshal {what} into Go struct field {where} of type {gotype}")
+            self.fail(f"json: cannot unmarshal {what} into Go struct field {where} of type {gotype}")
         else:
-            self.save(f"json: cannot unmarshal {what} into Go value of type server.{self.root}")
+            self.fail(f"json: cannot unmarshal {what} into Go value of type server.{self.root}")
 
-    def value(self, raw: Any, spec: Any, path: list[str], old: Any = None) -> Any:
+    def value(self, raw: Any, spec: Any, path: list[str], old: Any = None, rpath: tuple = ()) -> Any:
+        """The Go value of `raw` for `spec`, given the value decoded so far (`old`). None
+        means nil or unset: the caller leaves the field out (JSON null keeps a scalar or a
+        struct as it was and makes a slice, map or pointer nil, as in Go). `rpath` is where
+        `raw` is in the text: (key, occurrence) per object, the index per array."""
         if isinstance(spec, dict):
             if raw is None:
                 return old
             if not isinstance(raw, dict):
-                self.type_error(raw, _struct_name(path), path)
-                return old
+                self.type_error(raw, _go_name(spec), path)
             out = dict(old) if isinstance(old, dict) else {}
-            for key, val in raw.items():
+            seen: dict[str, int] = {}
+            for key, val in (raw.pairs if isinstance(raw, _Dups) else raw.items()):
+                seen[key] = seen.get(key, -1) + 1
                 field = key if key in spec else next((k for k in spec if k.lower() == key.lower()), None)
                 if field is None:
                     if self.strict:
-                        self.save(f"json: unknown field {go_quote(key)}")
+                        self.fail(f"json: unknown field {go_quote(key)}")
                     continue
-                out[field] = self.value(val, spec[field], path + [field], out.get(field))
+                v = self.value(val, spec[field], path + [key], out.get(field), rpath + ((key, seen[key]),))
+                if v is None:
+                    out.pop(field, None)
+                else:
+                    out[field] = v
             return out
         if isinstance(spec, tuple) and spec[0] == "enum":
+            literal = '"' + raw + '"' if self.plain and type(raw) is str else self.raw_text(rpath, raw)
             try:
-                return spec[1](raw, _lit(raw))
+                return spec[1](raw, literal)
             except _EnumError as e:
-                raise E.JSInvalidJSONError(err=str(e)) from None
+                self.fail(str(e))
         if isinstance(spec, tuple) and spec[0] == "[]":
             if raw is None:
                 return None
             if not isinstance(raw, list):
-                self.type_error(raw, "[]" + _go_name(spec[1]), path)
-                return old
-            return [self.value(v, spec[1], path + [str(i)]) for i, v in enumerate(raw)]
+                self.type_error(raw, _go_name(spec), path)
+            elem = spec[1]
+            out_list = []
+            for i, v in enumerate(raw):
+                x = self.value(v, elem, path + [str(i)], None, rpath + (i,))
+                if x is None and not (len(spec) > 2 and spec[2] == "*"):
+                    x = _zero(elem)  # a null element is the element type's zero value
+                out_list.append(x)
+            return out_list
         if isinstance(spec, tuple) and spec[0] == "map":
             if raw is None:
                 return None
             if not isinstance(raw, dict):
-                self.type_error(raw, "map[string]" + _go_name(spec[1]), path)
-                return old
+                self.type_error(raw, _go_name(spec), path)
             out = dict(old) if isinstance(old, dict) else {}
-            for k, v in raw.items():
-                out[k] = self.value(v, spec[1], path + [k], out.get(k))
+            for k, v in (raw.pairs if isinstance(raw, _Dups) else raw.items()):
+                x = self.value(v, spec[1], path + [k])  # Go decodes into a fresh element
+                out[k] = _zero(spec[1]) if x is None else x
             return out
         return self.scalar(raw, spec, path, old)
 
+    def raw_text(self, rpath: tuple, raw: Any) -> str:
+        """The JSON text of the value at `rpath` as the client wrote it (`raw` written again
+        if it cannot be found)."""
+        try:
+            return _raw_at(self.text, self.start, rpath)
+        except (ValueError, IndexError):
+            return _lit(raw)
+
     def scalar(self, raw: Any, gotype: str, path: list[str], old: Any) -> Any:
         if raw is None:
-            return old
+            return None if gotype == "*time.Time" else old
         if gotype == "string":
             if isinstance(raw, str) and not isinstance(raw, _Num):
                 return str(raw)
@@ -874,44 +913,115 @@ class _Decoder:
                 return raw
         elif gotype == "*time.Time":
             if not isinstance(raw, str) or isinstance(raw, _Num):
-                raise E.JSInvalidJSONError(err="Time.UnmarshalJSON: input is not a JSON string")
+                self.type_error(raw, "time.Time", path)
             try:
                 return normalize_time(raw)
             except ValueError as e:
-                raise E.JSInvalidJSONError(err=str(e)) from None
+                self.fail(str(e))
         elif gotype in _INT_RANGES:
             if isinstance(raw, _Num):
-                lo, hi = _INT_RANGES[gotype]
-                if re.fullmatch(r"-?\d+", raw) and lo <= int(raw) <= hi:
-                    return int(raw)
-                self.type_error(raw, gotype, path, value=f"number {raw}")
-                return old
+                n = _go_int(raw, *_INT_RANGES[gotype])
+                if n is None:
+                    self.type_error(raw, gotype, path, value=f"number {raw}")
+                return n
         self.type_error(raw, gotype, path)
         return old
 
 
+_SCALAR = re.compile(r"[^,\]}\s]*")
+
+
+def _skip_value(text: str, pos: int) -> int:
+    """The end of the (valid) JSON value at `pos`, without recursion."""
+    c = text[pos]
+    if c == '"':
+        return json.decoder.scanstring(text, pos + 1, False)[1]
+    if c not in "[{":
+        return _SCALAR.match(text, pos).end()
+    depth = 0
+    while True:
+        c = text[pos]
+        if c == '"':
+            pos = json.decoder.scanstring(text, pos + 1, False)[1]
+            continue
+        if c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+
+
+def _raw_at(text: str, pos: int, rpath: tuple) -> str:
+    """The text of the value reached from the (valid) JSON value at `pos` by `rpath`."""
+    for step in rpath:
+        pos = _skip_ws(text, pos) + 1  # past '[' or '{'
+        if isinstance(step, int):
+            for _ in range(step):
+                pos = _skip_ws(text, _skip_value(text, _skip_ws(text, pos))) + 1  # past ','
+            continue
+        key, occurrence = step
+        while True:
+            pos = _skip_ws(text, pos)
+            k, pos = json.decoder.scanstring(text, pos + 1, False)
+            pos = _skip_ws(text, _skip_ws(text, pos) + 1)  # past ':'
+            if _replace_surrogates(k) == key:
+                if occurrence == 0:
+                    break
+                occurrence -= 1
+            pos = _skip_ws(text, _skip_value(text, pos)) + 1  # past ','
+    pos = _skip_ws(text, pos)
+    return text[pos:_skip_value(text, pos)]
+
+
+def _go_int(literal: str, lo: int, hi: int) -> int | None:
+    """A JSON number literal as Go's strconv.ParseInt/ParseUint take it into a type with range
+    [lo, hi] (no fraction or exponent, no sign for unsigned types), or None."""
+    digits = literal[1:] if literal[:1] == "-" else literal
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 20 or (lo == 0 and literal[:1] == "-"):
+        return None
+    n = int(literal)
+    return n if lo <= n <= hi else None
+
+
+def _zero(spec: Any) -> Any:
+    """The zero value of a Go type description (None for pointers)."""
+    if isinstance(spec, dict):
+        return {}
+    if spec == "string":
+        return ""
+    if spec == "bool":
+        return False
+    if spec in _INT_RANGES:
+        return 0
+    return None
+
+
 def _go_name(spec: Any) -> str:
-    return spec if isinstance(spec, str) else "struct"
+    """The Go type a spec stands for, as the reference's type errors name it."""
+    if isinstance(spec, str):
+        return "time.Time" if spec == "*time.Time" else spec
+    if isinstance(spec, dict):
+        return _TYPE_NAMES.get(id(spec), "struct")
+    if spec[0] == "[]":
+        return "[]" + ("*" if len(spec) > 2 and spec[2] == "*" else "") + _go_name(spec[1])
+    if spec[0] == "map":
+        return "map[string]" + _go_name(spec[1])
+    return "string"
 
 
-def _struct_name(path: list[str]) -> str:
-    return {"placement": "server.Placement", "mirror": "server.StreamSource",
-            "consumer_limits": "server.StreamConsumerLimits", "config": "server.ConsumerConfig",
-            "subject_transform": "server.SubjectTransformConfig",
-            "republish": "server.RePublish"}.get(path[-1] if path else "", "struct")
-
-
-def decode_request(body: bytes | str, spec: dict, root: str, *, strict: bool = True) -> dict:
-    """Decode an API request body as the reference does (a strict json.Decoder over every value
-    in the body, falling back to a lenient decode when strict mode is off). An empty body is
-    `{}`. Raises ApiError 10025 (invalid JSON) with the reference's text."""
-    values = decode_json_values(body)
-    dec = _Decoder(root, strict)
+def decode_request(body: bytes | str, spec: dict, root: str, *, strict: bool = True,
+                   single: bool = False) -> dict:
+    """Decode an API request body as the reference does: a strict json.Decoder over every value
+    in the body, each decoded before the next is read (the reference's unmarshalRequest), or
+    with `single` one value as json.Unmarshal reads it (pull requests, UNPIN; `strict` off:
+    unknown fields ignored). An empty body is `{}` (with `single`: Go's `unexpected end of JSON
+    input`). Raises ApiError 10025 (invalid JSON) with the reference's text."""
+    text = _text_of(body)
     out: dict = {}
-    for v in values:
-        out = dec.value(v, spec, [], out) or out
-        if dec.saved:
-            raise E.JSInvalidJSONError(err=dec.saved)
+    for v, start in _json_values(text, single, with_start=True):
+        out = _Decoder(root, strict, text, start).value(v, spec, [], out) or out
     return out
 
 
@@ -2049,7 +2159,8 @@ def parse_pull_request(body: bytes) -> PullRequest:
         return PullRequest()
     if req[:1] == b"{":
         try:
-            d = decode_request(req, PULL_REQUEST, "JSApiConsumerGetNextRequest", strict=False)
+            # decoded into a pointer to a pointer: Go names no struct in its type errors
+            d = decode_request(req, PULL_REQUEST, "", strict=False, single=True)
         except ApiError as e:
             raise PullRequestError(400, "Bad Request - " + e.description.removeprefix("invalid JSON: ")) from None
         hb, exp = d.get("idle_heartbeat", 0), d.get("expires", 0)
@@ -2105,13 +2216,13 @@ def parse_ack(payload: bytes) -> Ack:
         delay = None
         if arg:
             try:
-                if arg[:1] == b"{":
-                    d = loads(arg)
-                    v = d.get("delay", 0) if isinstance(d, dict) else None
-                    delay = v if isinstance(v, int) and not isinstance(v, bool) else None
+                if arg[:1] == b"{":  # ConsumerNakOptions, as json.Unmarshal reads it
+                    d = decode_request(arg, {"delay": "time.Duration"}, "ConsumerNakOptions", strict=False,
+                                       single=True)
+                    delay = d.get("delay", 0)
                 else:
                     delay = parse_duration(arg.decode())
-            except ValueError:
+            except (ValueError, ApiError):
                 delay = None
         return Ack("nak", delay=delay)
     if payload == b"+WPI":
@@ -2188,69 +2299,30 @@ def pub_ack_error(err: ApiError, stream: str = "") -> bytes:
 DIRECT_GET_MAX_MULTI = 1024  # multi_last answers at most this many subjects (413 Too Many Results)
 
 
-def _dg_uint(v: Any) -> int:
-    if v is None:
-        return 0
-    if type(v) is not int or v < 0:
-        raise ValueError("not an unsigned integer")
-    return v
-
-
-def _dg_int(v: Any) -> int:
-    if v is None:
-        return 0
-    if type(v) is not int:
-        raise ValueError("not an integer")
-    return v
-
-
-def _dg_str(v: Any) -> str:
-    if v is None:
-        return ""
-    if not isinstance(v, str):
-        raise ValueError("not a string")
-    return v
-
-
-def _dg_time(v: Any) -> int | None:
-    if v is None:
-        return None
-    if not isinstance(v, str):
-        raise ValueError("not a time")
-    return parse_time_ns(v)
+DIRECT_GET_REQUEST = {"seq": "uint64", "last_by_subj": "string", "next_by_subj": "string", "batch": "int",
+                      "max_bytes": "int", "start_time": "*time.Time", "multi_last": ("[]", "string"),
+                      "up_to_seq": "uint64", "up_to_time": "*time.Time", "no_hdr": "bool"}
 
 
 def parse_direct_get_request(body: bytes) -> dict:
-    """A DIRECT.GET JSON body decoded as the reference's JSApiMsgGetRequest: keys matched
-    case-insensitively (as Go's encoding/json), unknown keys ignored, JSON null = unset. Returns
+    """A DIRECT.GET JSON body decoded as the reference's JSApiMsgGetRequest (json.Unmarshal:
+    keys matched case-insensitively, unknown keys ignored, JSON null = unset). Returns
     {seq, last_by_subj, next_by_subj, batch, max_bytes, start_time (ns or None), multi_last
     (list), up_to_seq, up_to_time (ns or None), no_hdr}; raises ValueError for what Go cannot
     decode (the caller answers `408 Malformed Request`)."""
-    obj = loads(body)
-    if obj is None:
-        obj = {}
-    if not isinstance(obj, dict):
-        raise ValueError("not an object")
-    raw = {k.lower(): v for k, v in obj.items()}
-    ml = raw.get("multi_last")
-    if ml is None:
-        ml = []
-    elif not isinstance(ml, list):
-        raise ValueError("multi_last is not a list")
-    nh = raw.get("no_hdr")
-    if nh is not None and not isinstance(nh, bool):
-        raise ValueError("no_hdr is not a bool")
+    try:
+        req = decode_request(body, DIRECT_GET_REQUEST, "", strict=False, single=True)
+    except ApiError as e:
+        raise ValueError(e.description) from None
+    start, up_to = req.get("start_time"), req.get("up_to_time")
     return {
-        "seq": _dg_uint(raw.get("seq")),
-        "last_by_subj": _dg_str(raw.get("last_by_subj")),
-        "next_by_subj": _dg_str(raw.get("next_by_subj")),
-        "batch": _dg_int(raw.get("batch")),
-        "max_bytes": _dg_int(raw.get("max_bytes")),
-        "start_time": _dg_time(raw.get("start_time")),
-        "multi_last": [_dg_str(s) for s in ml],
-        "up_to_seq": _dg_uint(raw.get("up_to_seq")),
-        "up_to_time": _dg_time(raw.get("up_to_time")),
-        "no_hdr": bool(nh),
+        "seq": req.get("seq", 0), "last_by_subj": req.get("last_by_subj", ""),
+        "next_by_subj": req.get("next_by_subj", ""), "batch": req.get("batch", 0),
+        "max_bytes": req.get("max_bytes", 0),
+        "start_time": parse_time_ns(start) if start is not None else None,
+        "multi_last": req.get("multi_last") or [], "up_to_seq": req.get("up_to_seq", 0),
+        "up_to_time": parse_time_ns(up_to) if up_to is not None else None,
+        "no_hdr": req.get("no_hdr", False),
     }
 
 
