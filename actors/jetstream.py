@@ -668,6 +668,9 @@ class JsApi(InternalClient, Actor):
             return _create_body(info, did_create=True)
         self._check_limits(account, cfg, hs)
         self._check_overlap(cfg, hs, name)
+        for src in ([cfg["mirror"]] if cfg.get("mirror") else []) + list(cfg.get("sources") or []):
+            if src.get("opt_start_time") and not jsapi.go_marshals_time(src["opt_start_time"]):
+                raise E.JSStreamCreateError(err="error creating store for stream")  # as the reference
         created = time.time_ns()
         try:
             holder = new_holder(self.ctx, account, cfg, created)
@@ -1053,6 +1056,12 @@ class JsApi(InternalClient, Actor):
         name = cc.name or _ephemeral_name()
         acc_mc = lim.get("max_consumers", -1)
         existed = name in dict(self._ask_stream(account, cc.stream, ("consumer_names",)))
+        if not existed:
+            try:
+                jsapi.check_consumer_storable(cfg)
+            except E.ApiError:
+                jsapi.check_consumer_name(cfg, name)  # the reference checks the name before its store
+                raise
         path = self._ask_stream(account, cc.stream, ("consumer_create", cfg, cc.action, name,
                                                      acc_mc if acc_mc and acc_mc > 0 else 0))
         if isinstance(path, E.ApiError):
@@ -1123,6 +1132,11 @@ class JsApi(InternalClient, Actor):
         shown = jsapi.format_time(until_ns) if until and until != jsapi.ZERO_TIME else jsapi.ZERO_TIME
         if shown == jsapi.ZERO_TIME:
             until_ns = 0
+        if not jsapi.go_marshals_time(shown):  # a year outside 0..9999 in UTC: not storable
+            if cname not in dict(self._ask_stream(account, stream, ("consumer_names",))):
+                raise E.JSConsumerNotFoundError()
+            raise E.JSConsumerStoreFailedError(
+                err="json: error calling MarshalJSON for type *time.Time: year outside of range [0,9999]")
         r = self._ask_stream(account, stream, ("consumer_pause", cname, until_ns, shown))
         if isinstance(r, E.ApiError):
             raise r

@@ -82,18 +82,50 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ZERO_TIME_NS = -62135596800 * 1_000_000_000
 
 
+def _civil(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of a day count from 1970-01-01, proleptic Gregorian, any year."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def _days(y: int, m: int, d: int) -> int:
+    """The day count from 1970-01-01 of a civil date (the inverse of _civil)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _days_in(month: int, year: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
 def format_time(ns: int | None, offset_s: int = 0) -> str:
     """Go's RFC3339Nano: `2026-11-27T18:09:36.123456789Z`, trailing zeros trimmed. None (or the
-    Go zero time) gives `0001-01-01T00:00:00Z`. `offset_s` keeps a non-UTC zone as `+01:00`."""
+    Go zero time) gives `0001-01-01T00:00:00Z`. `offset_s` keeps a non-UTC zone as `+01:00`.
+    Any time a client can write is shown (years before 1 or after 9999 too, as Go formats
+    them), never an exception."""
     if ns is None:
         ns = ZERO_TIME_NS
     local = ns + offset_s * 1_000_000_000
     secs, frac = divmod(local, 1_000_000_000)
     days, rem = divmod(secs, 86400)
-    d = datetime.fromordinal(719163 + days)  # 719163 = date(1970,1,1).toordinal()
+    year, month, day = _civil(days)
     hh, rem = divmod(rem, 3600)
     mm, ss = divmod(rem, 60)
-    out = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
+    ys = f"-{-year:04d}" if year < 0 else f"{year:04d}"
+    out = f"{ys}-{month:02d}-{day:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
     if frac:
         out += "." + f"{frac:09d}".rstrip("0")
     if offset_s == 0:
@@ -103,55 +135,126 @@ def format_time(ns: int | None, offset_s: int = 0) -> str:
     return out + f"{sign}{oh:02d}:{om:02d}"
 
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9})\d*)?(?:([Zz])|([+-])(\d{2}):(\d{2}))\Z")
-_LAYOUT = [("2006", r"\d{4}"), ("-", "-"), ("01", r"\d{2}"), ("-", "-"), ("02", r"\d{2}"),
-           ("T", "T"), ("15", r"\d{2}"), (":", ":"), ("04", r"\d{2}"), (":", ":"), ("05", r"\d{2}"),
-           ("Z07:00", r"(?:Z|[+-]\d{2}:\d{2})")]
+_RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00"
 
 
-def _time_error(s: str) -> ValueError:
-    # Reproduce `parsing time "x" as "2006-01-02T15:04:05Z07:00": cannot parse "rest" as "elem"`.
-    layout = "2006-01-02T15:04:05Z07:00"
-    rest = s
-    for i, (elem, pat) in enumerate(_LAYOUT):
-        if elem == "Z07:00":
-            frac = re.match(r"\.\d+", rest)
-            if frac:
-                rest = rest[frac.end():]
-        m = re.match(pat, rest)
-        if not m:
-            return ValueError(f"parsing time {go_quote(s)} as {go_quote(layout)}: cannot parse "
-                              f"{go_quote(rest)} as {go_quote(elem)}")
-        rest = rest[m.end():]
-    if rest:
-        return ValueError(f"parsing time {go_quote(s)}: extra text: {go_quote(rest)}")
-    return ValueError(f"parsing time {go_quote(s)}: out of range")
+def _time_quote(s: str) -> str:
+    """The time package's quote(): ASCII as is (`"` and `\\` escaped), every byte of anything
+    else as \\xNN."""
+    out = ['"']
+    for c in s:
+        if c < " " or c >= "\x80":
+            out.extend(f"\\x{b:02x}" for b in c.encode("utf-8", errors="surrogateescape"))
+        else:
+            out.append("\\" + c if c in '"\\' else c)
+    out.append('"')
+    return "".join(out)
 
 
-def parse_time(s: str) -> tuple[int, int]:
-    """RFC3339(Nano) -> (Unix ns, zone offset in seconds). Raises ValueError with Go's text."""
-    m = _RFC3339.match(s)
-    if not m:
-        raise _time_error(s)
-    y, mo, d, hh, mi, ss = (int(m.group(i)) for i in range(1, 7))
-    try:
-        dt = datetime(y, mo, d, hh, mi, ss, tzinfo=timezone.utc)
-    except ValueError:
-        raise ValueError(f"parsing time {go_quote(s)}: day out of range") from None
-    frac = int((m.group(7) or "0").ljust(9, "0"))
+def _getnum(s: str, fixed: bool) -> tuple[int, str] | None:
+    """Go's time.getnum: one or two ASCII digits (exactly two when `fixed`)."""
+    if not s[:1].isdigit() or not s[:1].isascii():
+        return None
+    if not s[1:2].isdigit() or not s[1:2].isascii():
+        return None if fixed else (int(s[0]), s[1:])
+    return int(s[:2]), s[2:]
+
+
+def parse_time(s: str, *, lenient_zone: bool = False) -> tuple[int, int]:
+    """RFC 3339 as Go's time.Time.UnmarshalJSON takes it (time.Parse with the RFC3339 layout:
+    a one-digit hour, a `,` before the fraction and zone offsets up to 24:60 pass) -> (Unix
+    ns, zone offset in seconds). Raises ValueError with Go's text. `lenient_zone` also takes
+    any two-digit offset (for times this module wrote)."""
+    def cannot(rest: str, elem: str) -> ValueError:
+        return ValueError(f"parsing time {_time_quote(s)} as {_time_quote(_RFC3339_LAYOUT)}: cannot parse "
+                          f"{_time_quote(rest)} as {_time_quote(elem)}")
+
+    def out_of_range(what: str) -> ValueError:
+        return ValueError(f"parsing time {_time_quote(s)}: {what} out of range")
+    v = s
+    if len(v) < 4 or not v[:4].isdigit() or not v[:4].isascii():  # 2006: four digits
+        raise cannot(v, "2006")
+    year, v = int(v[:4]), v[4:]
+    if v[:1] != "-":
+        raise cannot(v, "-")
+    n = _getnum(v[1:], True)
+    if n is None:
+        raise cannot(v[1:], "01")
+    month, v = n
+    if not 1 <= month <= 12:
+        raise out_of_range("month")
+    if v[:1] != "-":
+        raise cannot(v, "-")
+    n = _getnum(v[1:], True)
+    if n is None:
+        raise cannot(v[1:], "02")
+    day, v = n
+    if v[:1] != "T":
+        raise cannot(v, "T")
+    n = _getnum(v[1:], False)
+    if n is None:
+        raise cannot(v[1:], "15")
+    hour, v = n
+    if hour >= 24:
+        raise out_of_range("hour")
+    if v[:1] != ":":
+        raise cannot(v, ":")
+    n = _getnum(v[1:], True)
+    if n is None:
+        raise cannot(v[1:], "04")
+    minute, v = n
+    if minute >= 60:
+        raise out_of_range("minute")
+    if v[:1] != ":":
+        raise cannot(v, ":")
+    n = _getnum(v[1:], True)
+    if n is None:
+        raise cannot(v[1:], "05")
+    second, v = n
+    if second >= 60:
+        raise out_of_range("second")
+    frac = 0
+    if len(v) >= 2 and v[0] in ".," and v[1] in "0123456789":
+        i = 2
+        while i < len(v) and v[i] in "0123456789":
+            i += 1
+        frac, v = int(v[1:min(i, 10)].ljust(9, "0")), v[i:]
     offset = 0
-    if not m.group(8):
-        offset = (int(m.group(10)) * 60 + int(m.group(11))) * 60
-        if m.group(9) == "-":
-            offset = -offset
-    days = dt.toordinal() - 719163
-    secs = days * 86400 + hh * 3600 + mi * 60 + ss - offset
+    if v[:1] == "Z":
+        v = v[1:]
+    else:
+        if len(v) < 6 or v[3] != ":":
+            raise cannot(v, "Z07:00")
+        zh, zm = _getnum(v[1:3], True), _getnum(v[4:6], True)
+        if zh is None or zm is None or zh[1] or zm[1] or v[0] not in "+-":
+            raise cannot(v, "Z07:00")
+        if not lenient_zone and zm[0] > 60:  # Go checks both; the minute's error is the one kept
+            raise out_of_range("time zone offset minute")
+        if not lenient_zone and zh[0] > 24:
+            raise out_of_range("time zone offset hour")
+        offset = (zh[0] * 60 + zm[0]) * 60 * (-1 if v[0] == "-" else 1)
+        v = v[6:]
+    if v:
+        raise ValueError(f"parsing time {_time_quote(s)}: extra text: {_time_quote(v)}")
+    if day < 1 or day > _days_in(month, year):
+        raise out_of_range("day")
+    secs = _days(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
     return secs * 1_000_000_000 + frac, offset
 
 
 def parse_time_ns(s: str) -> int:
-    return parse_time(s)[0]
+    """Unix ns of a time this module wrote (a stored config's pause_until, opt_start_time)."""
+    return parse_time(s, lenient_zone=True)[0]
+
+
+def go_marshals_time(s: str) -> bool:
+    """Would Go's time.Time.MarshalJSON write this time (as this module writes times)? Not
+    with a year outside 0..9999 or a zone offset of 24 hours or more: the reference fails to
+    store a config holding one."""
+    try:
+        return abs(parse_time(s, lenient_zone=True)[1]) < 24 * 3600
+    except ValueError:
+        return False
 
 
 def normalize_time(s: str) -> str:
@@ -191,7 +294,7 @@ def format_duration(ns: int) -> str:
 def parse_duration(s: str) -> int:
     """Go's time.ParseDuration -> ns. Raises ValueError(`time: invalid duration "x"`)."""
     orig, s = s, s
-    bad = ValueError(f"time: invalid duration {go_quote(orig)}")
+    bad = ValueError(f"time: invalid duration {_time_quote(orig)}")
     neg = False
     if s and s[0] in "+-":
         neg, s = s[0] == "-", s[1:]
@@ -201,20 +304,25 @@ def parse_duration(s: str) -> int:
         raise bad
     total = 0
     while s:
-        m = re.match(r"(\d*)(?:\.(\d*))?", s)
+        m = re.match(r"([0-9]*)(?:\.([0-9]*))?", s)
         if not m or (not m.group(1) and not m.group(2)):
             raise bad
         whole, frac = m.group(1) or "0", m.group(2) or ""
         s = s[m.end():]
-        u = re.match(r"[^\d.]+", s)
+        u = re.match(r"[^0-9.]+", s)
         if not u:
-            raise ValueError(f"time: missing unit in duration {go_quote(orig)}")
+            raise ValueError(f"time: missing unit in duration {_time_quote(orig)}")
         unit = u.group(0)
         size = dict(_UNITS).get(unit)
         if size is None:
-            raise ValueError(f"time: unknown unit {go_quote(unit)} in duration {go_quote(orig)}")
+            raise ValueError(f"time: unknown unit {_time_quote(unit)} in duration {_time_quote(orig)}")
         s = s[u.end():]
+        if len(whole.lstrip("0")) > 19:
+            raise bad  # Go: overflow
+        frac = frac[:19]  # Go ignores digits past what an int64 holds
         total += int(whole) * size + (int(frac) * size // 10 ** len(frac) if frac else 0)
+        if total > 2**63 - (0 if neg else 1):
+            raise bad
     return -total if neg else total
 
 
@@ -2008,6 +2116,14 @@ def check_workqueue_consumer(cfg: dict, other_filters: Iterable[list[str]] | Non
 def consumer_filters(cfg: dict) -> list[str]:
     fs = cfg.get("filter_subject", "")
     return [fs] if fs else list(cfg.get("filter_subjects") or [])
+
+
+def check_consumer_storable(cfg: dict) -> None:
+    """A new consumer whose opt_start_time or pause_until Go cannot write as JSON (a zone
+    offset of 24 hours or more): the reference fails to create its store (10012)."""
+    for key in ("opt_start_time", "pause_until"):
+        if cfg.get(key) and not go_marshals_time(cfg[key]):
+            raise E.JSConsumerCreateError(err="error creating store for consumer")
 
 
 def check_consumer_name(cfg: dict, name: str) -> None:
