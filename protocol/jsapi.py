@@ -2057,9 +2057,11 @@ def _check_consumer_config(cfg: dict, scfg: dict, srv_max_ack: int, acc_max_ack:
     sf = cfg.get("sample_freq", "")
     if sf:
         s = sf[:-1] if sf.endswith("%") else sf
-        if not re.fullmatch(r"[+-]?\d+", s):
-            raise E.JSConsumerInvalidSamplingError(err=f'strconv.Atoi: parsing {go_quote(s)}: invalid syntax')
-        if int(s) < 0:
+        try:
+            freq = go_atoi(s)
+        except ValueError as e:
+            raise E.JSConsumerInvalidSamplingError(err=str(e)) from None
+        if freq < 0:
             raise E.JSConsumerInvalidSamplingError(err="<nil>")
     if cfg.get("flow_control") and hb == 0:
         raise E.JSConsumerWithFlowControlNeedsHeartbeatsError()
@@ -2280,19 +2282,35 @@ def parse_pull_request(body: bytes) -> PullRequest:
         except ApiError as e:
             raise PullRequestError(400, "Bad Request - " + e.description.removeprefix("invalid JSON: ")) from None
         hb, exp = d.get("idle_heartbeat", 0), d.get("expires", 0)
-        if hb > 0 and hb * 2 > exp:
+        if hb > 0 and _wrap64(hb * 2) > exp:  # Go's int64 arithmetic
             raise PullRequestError(400, "Bad Request - heartbeat value too large")
         return PullRequest(batch=d.get("batch", 0), expires=exp, max_bytes=d.get("max_bytes", 0),
                            no_wait=d.get("no_wait", False), idle_heartbeat=hb, group=d.get("group", ""),
                            min_pending=d.get("min_pending", 0), min_ack_pending=d.get("min_ack_pending", 0),
                            id=d.get("id", ""), priority=d.get("priority", 0), is_json=True)
     try:
-        text = req.decode()
-        if re.fullmatch(r"[+-]?\d+", text):
-            return PullRequest(batch=int(text))
-    except UnicodeDecodeError:
-        pass
-    return PullRequest()
+        return PullRequest(batch=go_atoi(req))
+    except ValueError:  # not a number to Go's strconv.Atoi either: one message
+        return PullRequest()
+
+
+def _wrap64(n: int) -> int:
+    """n as Go's int64 arithmetic leaves it (wrapped around)."""
+    return (n + 2**63) % 2**64 - 2**63
+
+
+def go_atoi(text: bytes | str) -> int:
+    """Go's strconv.Atoi: an optional sign and ASCII digits, within int64. Raises ValueError
+    (never for a long number's conversion limit)."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("latin-1")
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not digits.isascii() or not digits.isdigit():
+        raise ValueError(f"strconv.Atoi: parsing {_go_quote_bytes(text)}: invalid syntax")
+    n = int(text) if len(digits.lstrip("0")) <= 19 else 2**63
+    if not -2**63 <= n < 2**63:
+        raise ValueError(f"strconv.Atoi: parsing {_go_quote_bytes(text)}: value out of range")
+    return n
 
 
 def check_pull_request(pr: PullRequest, consumer_config: dict) -> None:
@@ -2461,7 +2479,7 @@ def required_api_level_refused(hdr: bytes) -> bool:
         k, sep, v = line.partition(b":")
         if sep and k.strip() == b"Nats-Required-Api-Level":
             try:
-                return int(v.strip()) > JS_API_LEVEL
+                return go_atoi(v.strip()) > JS_API_LEVEL
             except ValueError:
                 return True
     return False
