@@ -1155,6 +1155,12 @@ def valid_subject(subject: str) -> bool:
     return _subjects.valid_subject(subject.encode())
 
 
+def _blen(s: str) -> int:
+    """The length Go's len() gives: UTF-8 bytes, not characters (the reference's name,
+    description and metadata limits count bytes)."""
+    return len(s.encode("utf-8", errors="replace"))
+
+
 def valid_asset_name(name: str) -> bool:
     """A stream/consumer name: non-empty, no whitespace, '.', '*', '>', path separators."""
     return bool(name) and not any(c in name for c in ".*> \t\r\n\f\\/")
@@ -1327,14 +1333,14 @@ def normalize_stream_config(req: dict, *, pedantic: bool | None = None, clustere
     name = cfg.get("name", "")
     if not valid_asset_name(name):
         raise inv("stream name is required and can not contain '.', '*', '>', '\\', '/'")
-    if len(name) > MAX_NAME_LEN:
+    if _blen(name) > MAX_NAME_LEN:
         raise inv(f"stream name is too long, maximum allowed is {MAX_NAME_LEN}")
-    if len(cfg.get("description", "")) > MAX_DESCRIPTION_LEN:
+    if _blen(cfg.get("description", "")) > MAX_DESCRIPTION_LEN:
         raise inv(f"stream description is too long, maximum allowed is {MAX_DESCRIPTION_LEN}")
     md = dict(cfg.get("metadata") or {})
     md.pop(VERSION_KEY, None)
     md.pop(LEVEL_KEY, None)
-    if sum(len(k) + len(v) for k, v in md.items()) > MAX_METADATA_LEN:
+    if sum(_blen(k) + _blen(v) for k, v in md.items()) > MAX_METADATA_LEN:
         raise inv(f"stream metadata exceeds maximum size of {MAX_METADATA_LEN} bytes")
     for key, default in (("retention", "limits"), ("discard", "old"), ("compression", "none"),
                          ("storage", "file"), ("persist_mode", "default")):
@@ -1964,7 +1970,7 @@ def _check_consumer_config(cfg: dict, scfg: dict, srv_max_ack: int, acc_max_ack:
             raise E.JSConsumerAckFCRequiresNoMaxDeliverError()
     if backoff and cfg["max_deliver"] != -1 and len(backoff) > cfg["max_deliver"]:
         raise E.JSConsumerMaxDeliverBackoffError()
-    if len(cfg.get("description", "")) > MAX_DESCRIPTION_LEN:
+    if _blen(cfg.get("description", "")) > MAX_DESCRIPTION_LEN:
         raise E.JSConsumerDescriptionTooLongError(max=MAX_DESCRIPTION_LEN)
     mw, map_ = cfg.get("max_waiting", 0), cfg.get("max_ack_pending", 0)
     if push:
@@ -2067,7 +2073,7 @@ def _check_consumer_config(cfg: dict, scfg: dict, srv_max_ack: int, acc_max_ack:
         raise E.JSConsumerWithFlowControlNeedsHeartbeatsError()
     if durable and name and name != durable:
         raise E.JSConsumerCreateDurableAndNameMismatchError()
-    if sum(len(k) + len(v) for k, v in (cfg.get("metadata") or {}).items()) > MAX_METADATA_LEN:
+    if sum(_blen(k) + _blen(v) for k, v in (cfg.get("metadata") or {}).items()) > MAX_METADATA_LEN:
         raise E.JSConsumerMetadataLengthError(limit=f"{MAX_METADATA_LEN // 1024}KB")
     groups = cfg.get("priority_groups") or []
     if cfg.get("priority_policy", "none") != "none":
@@ -2130,7 +2136,7 @@ def check_consumer_storable(cfg: dict) -> None:
 
 def check_consumer_name(cfg: dict, name: str) -> None:
     """The last checks of a new consumer's name: length for durables (10102), validity (10103)."""
-    if cfg.get("durable_name") and len(cfg["durable_name"]) > MAX_NAME_LEN:
+    if cfg.get("durable_name") and _blen(cfg["durable_name"]) > MAX_NAME_LEN:
         raise E.JSConsumerNameTooLongError(max=MAX_NAME_LEN)
     if not valid_asset_name(name):
         raise E.JSConsumerBadDurableNameError()
