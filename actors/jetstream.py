@@ -319,9 +319,17 @@ REQUEST_SPECS = {
     "stream_msg_delete_response": ("JSApiMsgDeleteRequest", {"seq": "uint64", "no_erase": "bool"}),
     "consumer_names_response": ("JSApiConsumersRequest", _PAGED),
     "consumer_list_response": ("JSApiConsumersRequest", _PAGED),
+    "consumer_pause_response": ("JSApiConsumerPauseRequest", {"pause_until": "*time.Time"}),
 }
 # Requests the reference wants empty (10038 otherwise).
 EMPTY_REQUESTS = {"stream_delete_response", "consumer_info_response", "consumer_delete_response"}
+# Requests whose body the reference decodes only when it starts (after JSON whitespace) with
+# `{` or `[` (its isJSONObjectOrArray); any other body is ignored.
+OPTIONAL_BODY = {"stream_names_response", "stream_list_response", "stream_info_response",
+                 "stream_purge_response", "consumer_names_response", "consumer_list_response",
+                 "consumer_pause_response"}
+# Requests refused as a bad request (10003) when empty, before anything else.
+NON_EMPTY_REQUESTS = {"stream_msg_get_response", "stream_msg_delete_response"}
 # What an error response carries after the error, per response type.
 _ERROR_EXTRA = {
     "stream_info_response": {"total": 0, "offset": 0, "limit": 0},
@@ -344,15 +352,21 @@ def _resp(kind: str, body: dict | None = None, err: E.ApiError | None = None, af
 
 
 def _is_empty_request(data: bytes) -> bool:
-    """Empty, or a JSON object with no fields (the reference's test for requests that take
-    none)."""
-    if not data.strip():
+    """No bytes at all, or a JSON object with no fields (the reference's isEmptyRequest:
+    whitespace alone is not empty)."""
+    if not data or data == b"{}":
         return True
     try:
         v = jsapi.loads(data)
     except ValueError:
         return False
     return isinstance(v, dict) and not v
+
+
+def _is_json_object_or_array(data: bytes) -> bool:
+    """Does the body start, after JSON whitespace, with `{` or `[`?"""
+    body = data.lstrip(b" \t\r\n")
+    return body[:1] in (b"{", b"[")
 
 
 def _check_supported(cfg: dict) -> None:
@@ -471,8 +485,13 @@ class JsApi(InternalClient, Actor):
                     raise E.JSNotEmptyRequestError()
                 req = {}
             elif kind in REQUEST_SPECS:
+                if kind in NON_EMPTY_REQUESTS and _is_empty_request(data):
+                    raise E.JSBadRequestError()
                 root, spec = REQUEST_SPECS[kind]
-                req = jsapi.decode_request(data, spec, root)
+                if kind in OPTIONAL_BODY and not _is_json_object_or_array(data):
+                    req = {}
+                else:
+                    req = jsapi.decode_request(data, spec, root)
             else:
                 req = None  # the handler decodes (stream and consumer create/update) or ignores
             body = fn(account, req if req is not None else data, *args, subject=subject)
@@ -718,12 +737,15 @@ class JsApi(InternalClient, Actor):
                         raise E.JSStreamSubjectOverlapError()
 
     def api_stream_update(self, account, data, name, subject=""):
+        """STREAM.UPDATE in the reference's order: the request, the config's own checks, the
+        name in the subject (10056), the stream (10059), then what an update may change."""
         req = jsapi.decode_stream_request(data)
+        hs = self._holders(account)
+        others = {n: h.config for n, h in hs.items() if n != name}
+        jsapi.normalize_stream_config(req, clustered=True, streams=others, **self._stream_limits(account, req))
         if req.get("name", "") != name:
             raise E.JSStreamMismatchError()
         holder = self._need_stream(account, name)
-        hs = self._holders(account)
-        others = {n: h.config for n, h in hs.items() if n != name}
         cfg = jsapi.stream_config_update_check(holder.config, req, streams=others,
                                                **self._stream_limits(account, req))
         _check_supported(cfg)
@@ -760,16 +782,18 @@ class JsApi(InternalClient, Actor):
         if req.get("subjects_filter"):
             total = len(subjects or {})
             limit = 100000
-            offset = req.get("offset") or 0
+            offset = max(req.get("offset") or 0, 0)
             if subjects and offset:
                 keys = list(subjects)[offset:offset + limit]
                 info["state"]["subjects"] = {k: subjects[k] for k in keys}
-        return {"total": total, "offset": req.get("offset") or 0, "limit": limit,
+        return {"total": total, "offset": max(req.get("offset") or 0, 0), "limit": limit,
                 "config": jsapi.with_dynamic_metadata(info["config"]), "created": info["created"],
                 "state": info["state"], "cluster": {"leader": self.ctx.server_name},
                 **_origins(info), "ts": rfc3339(time.time_ns())}
 
     def api_stream_purge(self, account, req, name, subject=""):
+        if (req.get("seq") or 0) > 0 and (req.get("keep") or 0) > 0:  # before the stream, as the reference
+            raise E.JSBadRequestError()
         if name not in self._holders(account):
             raise E.JSStreamNotFoundError()
         n = self._ask_stream(account, name, ("purge", req))
@@ -787,13 +811,13 @@ class JsApi(InternalClient, Actor):
 
     def api_stream_names(self, account, req, subject=""):
         names = self._names(account, req)
-        offset = min(req.get("offset") or 0, len(names))
+        offset = min(max(req.get("offset") or 0, 0), len(names))
         page = names[offset:offset + NAMES_LIMIT]
         return {"total": len(names), "offset": offset, "limit": NAMES_LIMIT, "streams": page or None}
 
     def api_stream_list(self, account, req, subject=""):
         names = self._names(account, req)
-        offset = min(req.get("offset") or 0, len(names))
+        offset = min(max(req.get("offset") or 0, 0), len(names))
         out = []
         for n in names[offset:offset + LIST_LIMIT]:
             try:
@@ -805,6 +829,7 @@ class JsApi(InternalClient, Actor):
         return {"total": len(names), "offset": offset, "limit": LIST_LIMIT, "streams": out}
 
     def api_msg_get(self, account, req, name, subject=""):
+        jsapi.check_msg_get_request(req)
         self._need_stream(account, name)
         m = self._ask_stream(account, name, ("msg_get", req))
         if isinstance(m, E.ApiError):
@@ -814,8 +839,6 @@ class JsApi(InternalClient, Actor):
     def api_msg_delete(self, account, req, name, subject=""):
         self._need_stream(account, name)
         seq = req.get("seq") or 0
-        if not seq:
-            raise E.JSBadRequestError()
         r = self._ask_stream(account, name, ("msg_delete", seq, bool(req.get("no_erase"))))
         if isinstance(r, E.ApiError):
             raise r
@@ -926,26 +949,18 @@ class JsApi(InternalClient, Actor):
     def api_stream_restore(self, account, data, name, subject=""):
         if _is_empty_request(data):
             raise E.JSBadRequestError()
-        try:
-            req = jsapi.loads(data)
-            if not isinstance(req, dict):
-                raise ValueError("json: cannot unmarshal into Go value of type server.JSApiStreamRestoreRequest")
-        except ValueError as e:
-            raise E.JSInvalidJSONError(err=str(e)) from None
-        config = req.get("config") or {}
-        if not isinstance(config, dict):
-            raise E.JSInvalidJSONError(err="json: cannot unmarshal into Go struct field "
-                                           "JSApiStreamRestoreRequest.config of type server.StreamConfig")
+        req = jsapi.decode_request(data, jsapi.RESTORE_REQUEST, "JSApiStreamRestoreRequest")
+        config = dict(req.get("config") or {})
         if not config.get("name"):
-            config = dict(config, name=name)
+            config["name"] = name
         if config.get("name") != name:
             raise E.JSStreamMismatchError()
         if "/" in name or "\\" in name:
             raise E.JSStreamNameContainsPathSeparatorsError()
         hs = self._holders(account)
         others = {n: h.config for n, h in hs.items() if n != name}
-        creq = jsapi.decode_stream_request(json.dumps(config).encode())
-        cfg = jsapi.normalize_stream_config(creq, streams=others, **self._stream_limits(account, creq))
+        cfg = jsapi.normalize_stream_config(config, pedantic=False, streams=others,
+                                            **self._stream_limits(account, config))
         _check_supported(cfg)
         self._check_limits(account, cfg, hs)
         if name in hs or name in self._restores_by_name():
@@ -1104,14 +1119,14 @@ class JsApi(InternalClient, Actor):
     def api_consumer_names(self, account, req, stream, subject=""):
         self._need_stream(account, stream)
         names = [n for n, _ in self._ask_stream(account, stream, ("consumer_names",))]
-        offset = min(req.get("offset") or 0, len(names))
+        offset = min(max(req.get("offset") or 0, 0), len(names))
         return {"total": len(names), "offset": offset, "limit": NAMES_LIMIT,
                 "consumers": names[offset:offset + NAMES_LIMIT]}
 
     def api_consumer_list(self, account, req, stream, subject=""):
         self._need_stream(account, stream)
         names = self._ask_stream(account, stream, ("consumer_names",))
-        offset = min(req.get("offset") or 0, len(names))
+        offset = min(max(req.get("offset") or 0, 0), len(names))
         out = []
         for _, path in names[offset:offset + LIST_LIMIT]:
             try:
@@ -1121,11 +1136,10 @@ class JsApi(InternalClient, Actor):
                 continue
         return {"total": len(names), "offset": offset, "limit": LIST_LIMIT, "consumers": out}
 
-    def api_consumer_pause(self, account, data, stream, cname, subject=""):
+    def api_consumer_pause(self, account, req, stream, cname, subject=""):
         """CONSUMER.PAUSE: `{pause_until}` (absent, null or zero time = resume). The Stream
         saves the consumer's config with the new pause_until and tells the consumer
         ("update_config", config) and ("pause", until_ns)."""
-        req = jsapi.decode_request(data, {"pause_until": "*time.Time"}, "JSApiConsumerPauseRequest")
         self._need_stream(account, stream)
         until = req.get("pause_until") or ""
         until_ns = jsapi.parse_time_ns(until) if until else 0
@@ -1148,20 +1162,20 @@ class JsApi(InternalClient, Actor):
         return body
 
     def api_consumer_unpin(self, account, data, stream, cname, subject=""):
-        """CONSUMER.UNPIN: `{group}`. Checked as the reference (group given, stream, consumer,
-        group name, a group of the consumer); the consumer is told ("unpin", group)."""
+        """CONSUMER.UNPIN: `{group}`. Checked as the reference (group given, group name,
+        stream, consumer, a group of the consumer); the consumer is told ("unpin", group)."""
         # the reference decodes this one with json.Unmarshal (one value; texts without offsets)
         req = jsapi.decode_request(data, {"group": "string"}, "JSApiConsumerUnpinRequest", strict=False,
                                    single=True)
         group = req.get("group") or ""
         if not group:
             raise E.JSInvalidJSONError(err="consumer group not specified")
+        if not jsapi._VALID_GROUP.match(group):
+            raise E.JSConsumerInvalidGroupNameError()
         self._need_stream(account, stream)
         names = dict(self._ask_stream(account, stream, ("consumer_names",)))
         if cname not in names:
             raise E.JSConsumerNotFoundError()
-        if not jsapi._VALID_GROUP.match(group):
-            raise E.JSConsumerInvalidGroupNameError()
         info = self._consumer_info(names[cname], dynamic_metadata=False)
         if group not in (info["config"].get("priority_groups") or []):
             raise E.JSConsumerInvalidPriorityGroupError()

@@ -908,7 +908,16 @@ CONSUMER_FIELDS: dict[str, Any] = {
     "priority_timeout": "time.Duration",
 }
 CONSUMER_REQUEST = {"stream_name": "string", "config": CONSUMER_FIELDS, "action": _ACTION, "pedantic": "bool"}
-_TYPE_NAMES = {id(_SOURCE): "server.StreamSource", id(_TRANSFORM): "server.SubjectTransformConfig",
+STREAM_STATE: dict[str, Any] = {
+    "messages": "uint64", "bytes": "uint64", "first_seq": "uint64", "first_ts": "*time.Time",
+    "last_seq": "uint64", "last_ts": "*time.Time", "num_subjects": "int", "subjects": ("map", "uint64"),
+    "num_deleted": "int", "deleted": ("[]", "uint64"), "lost": {"msgs": ("[]", "uint64"), "bytes": "uint64"},
+    "consumer_count": "int",
+}
+RESTORE_REQUEST = {"config": STREAM_FIELDS, "state": STREAM_STATE}
+_TYPE_NAMES = {id(STREAM_FIELDS): "server.StreamConfig", id(STREAM_STATE): "server.StreamState",
+               id(STREAM_STATE["lost"]): "server.LostStreamData",
+               id(_SOURCE): "server.StreamSource", id(_TRANSFORM): "server.SubjectTransformConfig",
                id(_EXTERNAL): "server.ExternalStream", id(_SOURCE["consumer"]): "server.StreamConsumerSource",
                id(STREAM_FIELDS["placement"]): "server.Placement", id(STREAM_FIELDS["republish"]): "server.RePublish",
                id(STREAM_FIELDS["consumer_limits"]): "server.StreamConsumerLimits",
@@ -2464,6 +2473,19 @@ def parse_direct_get_request(body: bytes) -> dict:
         "up_to_time": parse_time_ns(up_to) if up_to is not None else None,
         "no_hdr": req.get("no_hdr", False),
     }
+
+
+def check_msg_get_request(req: dict) -> None:
+    """STREAM.MSG.GET's own checks, before the stream is looked up (10003): no batch, and one
+    of seq, last_by_subj, next_by_subj (with seq or start_time) or start_time, not in
+    conflict."""
+    seq, last, nxt = req.get("seq") or 0, req.get("last_by_subj") or "", req.get("next_by_subj") or ""
+    start = req.get("start_time")
+    if (req.get("batch") or 0) > 0 or (req.get("max_bytes") or 0) > 0:
+        raise E.JSBadRequestError()
+    if ((seq > 0 and last) or (seq == 0 and not last and not nxt and start is None)
+            or (seq > 0 and start is not None) or (start is not None and last) or (last and nxt)):
+        raise E.JSBadRequestError()
 
 
 def direct_get_conflict(req: dict) -> bool:
