@@ -742,7 +742,8 @@ class JsApi(InternalClient, Actor):
         req = jsapi.decode_stream_request(data)
         hs = self._holders(account)
         others = {n: h.config for n, h in hs.items() if n != name}
-        jsapi.normalize_stream_config(req, clustered=True, streams=others, **self._stream_limits(account, req))
+        jsapi.normalize_stream_config(req, clustered=True, streams=others,
+                                      **self._stream_limits(account, req))
         if req.get("name", "") != name:
             raise E.JSStreamMismatchError()
         holder = self._need_stream(account, name)

@@ -664,7 +664,8 @@ def _syntax_error(text: str, e: json.JSONDecodeError) -> _GoJSONError:
     if msg.startswith("Expecting ':'"):
         return bad(pos, "after object key")
     if msg.startswith("Expecting ','"):
-        return bad(pos, "after object key:value pair" if _innermost(text, pos) == "{" else "after array element")
+        inside = _innermost(text, pos)
+        return bad(pos, "after object key:value pair" if inside == "{" else "after array element")
     if msg.startswith("Invalid control character"):
         return bad(pos, "in string")
     if msg.startswith("Invalid \\u"):  # Python stops at the 'u'; Go names `\u` and 4 more bytes
@@ -919,7 +920,8 @@ _TYPE_NAMES = {id(STREAM_FIELDS): "server.StreamConfig", id(STREAM_STATE): "serv
                id(STREAM_STATE["lost"]): "server.LostStreamData",
                id(_SOURCE): "server.StreamSource", id(_TRANSFORM): "server.SubjectTransformConfig",
                id(_EXTERNAL): "server.ExternalStream", id(_SOURCE["consumer"]): "server.StreamConsumerSource",
-               id(STREAM_FIELDS["placement"]): "server.Placement", id(STREAM_FIELDS["republish"]): "server.RePublish",
+               id(STREAM_FIELDS["placement"]): "server.Placement",
+               id(STREAM_FIELDS["republish"]): "server.RePublish",
                id(STREAM_FIELDS["consumer_limits"]): "server.StreamConsumerLimits",
                id(CONSUMER_FIELDS): "server.ConsumerConfig"}
 PULL_REQUEST = {"expires": "time.Duration", "batch": "int", "max_bytes": "int", "no_wait": "bool",
