@@ -62,7 +62,7 @@ from ..protocol.jsapi import (ZERO_TIME, PullRequestError, check_pull_request, f
                               parse_time_ns as parse_rfc3339)
 from ..protocol.parser import HPUB, PUB
 from .shard import HPUB_AS, PUB_AS
-from ..protocol.subjects import subject_matches
+from ..protocol.subjects import subject_bytes, subject_matches
 from ..store.base import ConsumerState, StoredMsg
 from ..store.file import FileConsumerStore
 from .internal import GLOBAL_ACCOUNT, InternalClient
@@ -257,7 +257,7 @@ class Consumer(InternalClient, Actor):
     def _matches(self, subject: str) -> bool:
         if not self._fbytes:
             return True
-        s = subject.encode()
+        s = subject_bytes(subject)
         for f in self._fbytes:
             if subject_matches(f, s):
                 return True
@@ -571,13 +571,13 @@ class Consumer(InternalClient, Actor):
             subject, reply, hdr, data, display = item
             subj = known.get(subject)
             if subj is None:
-                subj = known[subject] = subject.encode()
-            rep = reply.encode() if reply else None
+                subj = known[subject] = subject_bytes(subject)
+            rep = subject_bytes(reply) if reply else None
             disp = None
             if display and display != subject:
                 disp = enc.get(display)
                 if disp is None:
-                    disp = enc[display] = display.encode()
+                    disp = enc[display] = subject_bytes(display)
             if hdr:
                 payload = hdr + data
                 n = len(payload)
@@ -863,7 +863,7 @@ class Consumer(InternalClient, Actor):
 
     def _on_ack(self, subject: str, reply, hdr: bytes, data: bytes) -> None:
         # collected, then handled together once the whole delivery batch is read
-        self._ackq.append((subject.encode(), reply, data))
+        self._ackq.append((subject_bytes(subject), reply, data))
 
     def _process_acks(self) -> None:
         q, self._ackq = self._ackq, []
@@ -1204,7 +1204,8 @@ class Consumer(InternalClient, Actor):
             return
         for inbox in {r.reply for r in self.waiting}:
             try:
-                has = ref.ask(("interest", self.account, inbox.encode(), None, None), timeout=ASK_TIMEOUT)
+                has = ref.ask(("interest", self.account, subject_bytes(inbox), None, None),
+                              timeout=ASK_TIMEOUT)
             except (pykka.ActorDeadError, pykka.Timeout):
                 return
             if not has:
@@ -1538,7 +1539,7 @@ class Consumer(InternalClient, Actor):
                 if subj is None:
                     if len(subjects) >= 4096:
                         subjects.clear()
-                    subj = subjects[m.subject] = m.subject.encode()
+                    subj = subjects[m.subject] = subject_bytes(m.subject)
                 n = len(data)
                 size_b = sizes.get(n)
                 if size_b is None:
@@ -1546,7 +1547,7 @@ class Consumer(InternalClient, Actor):
                         sizes.clear()
                     size_b = sizes[n] = str(n).encode()
                 if r.reply_b is None:
-                    r.reply_b = r.reply.encode()
+                    r.reply_b = subject_bytes(r.reply)
                 out.append((PUB_AS, r.reply_b, reply, size_b, data, subj))
             sent += 1
             r.batch -= 1

@@ -36,6 +36,7 @@ import itertools
 import pykka
 
 from ..protocol.parser import HPUB, PUB
+from ..protocol.subjects import subject_bytes, subject_text
 from .router import Subscription
 
 GLOBAL_ACCOUNT = "$G"
@@ -99,8 +100,8 @@ class InternalClient:
         info = (self.icid, self.actor_ref, True, no_responders, -1, account)
         batch = []
         for subject, reply, hdr, data in msgs:
-            subj = subject.encode() if isinstance(subject, str) else subject
-            rep = reply.encode() if isinstance(reply, str) else reply
+            subj = subject_bytes(subject) if isinstance(subject, str) else subject
+            rep = subject_bytes(reply) if isinstance(reply, str) else reply
             if hdr:
                 payload = hdr + data
                 ev = (HPUB, subj, rep or None, len(hdr), str(len(payload)).encode(), payload)
@@ -125,7 +126,7 @@ class InternalClient:
                 self._itell_shards(ops, only=message[1])
             return True
         if kind == "noresp":
-            self.on_no_responders(message[1].decode(), message[2].decode())
+            self.on_no_responders(subject_text(message[1]), subject_text(message[2]))
             return True
         return kind in ("no_interest", "barrier")
 
@@ -144,10 +145,11 @@ class InternalClient:
             payload = parts[i + 3]
             toks = parts[i + 2].split()
             if head[0] == 77:  # b"MSG <subject> ": mid is b" [reply] <size>\r\n"
-                entry[1](head[4:-1].decode(), toks[0].decode() if len(toks) == 2 else None, b"", payload)
+                entry[1](subject_text(head[4:-1]), subject_text(toks[0]) if len(toks) == 2 else None, b"",
+                         payload)
             else:  # b"HMSG <subject> ": mid is b" [reply] <hdr size> <size>\r\n"
                 n = int(toks[-2])
-                entry[1](head[5:-1].decode(), toks[0].decode() if len(toks) == 3 else None,
+                entry[1](subject_text(head[5:-1]), subject_text(toks[0]) if len(toks) == 3 else None,
                          payload[:n], payload[n:])
 
 

@@ -80,7 +80,7 @@ import pykka
 from ..protocol import jsapi
 from ..protocol import jserrors as E
 from ..protocol.ids import server_id
-from ..protocol.subjects import subject_matches
+from ..protocol.subjects import subject_bytes, subject_matches
 from ..store.base import StoredMsg, StoreError, StreamLimits, StreamStore
 from .internal import InternalClient
 from .jsusage import usage
@@ -625,7 +625,7 @@ class Stream(InternalClient, Supervisor):
         sequence on the subject, 0 if none) and, for headers_only, -Msg-Size and no body; sent
         with this batch's PubAcks, after the flush."""
         base = hdr[:-2] if hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
-        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + subject.encode()
+        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + subject_bytes(subject)
                + b"\r\nNats-Sequence: " + str(seq).encode() + b"\r\nNats-Time-Stamp: "
                + rfc3339(ts).encode() + b"\r\nNats-Last-Sequence: " + str(last).encode() + b"\r\n")
         if self._rp_headers_only:
@@ -915,7 +915,7 @@ class Stream(InternalClient, Supervisor):
         Nats-Subject, Nats-Sequence, Nats-Time-Stamp and, in batch mode (`batch` = (num
         pending, previous sequence sent)), Nats-Num-Pending and Nats-Last-Sequence."""
         base = m.hdr[:-2] if m.hdr.endswith(b"\r\n\r\n") else b"NATS/1.0\r\n"
-        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + m.subject.encode()
+        out = (base + b"Nats-Stream: " + self.name.encode() + b"\r\nNats-Subject: " + subject_bytes(m.subject)
                + b"\r\nNats-Sequence: " + str(m.seq).encode() + b"\r\nNats-Time-Stamp: "
                + rfc3339(m.ts).encode() + b"\r\n")
         if batch is not None:
@@ -1260,8 +1260,16 @@ class Stream(InternalClient, Supervisor):
         except E.ApiError as e:
             return e
         created = time.time_ns()
-        cstore = self.store.consumer_store(name)
-        cstore.save_config({**config, "_created": created})
+        try:
+            cstore = self.store.consumer_store(name)
+            cstore.save_config({**config, "_created": created})
+        except OSError as e:  # e.g. a name longer than the file system allows
+            log.warning("%s: creating the store of consumer %r failed: %s", self.path, name, e)
+            try:
+                self.store.consumer_store(name).delete()
+            except Exception:
+                pass
+            return E.JSConsumerCreateError(err="error creating store for consumer")
         self._cons[name] = {"filters": jsapi.consumer_filters(config), "acked": set()}
         spec = self._consumer_spec(name, config, created)
         self._add(spec)
@@ -1483,7 +1491,7 @@ def write_snapshot(store: StreamStore, config: dict, created: int, state: dict,
             if m is None:
                 break
             seq = m.seq
-            subj = m.subject.encode()
+            subj = subject_bytes(m.subject)
             msgs.write(_REC.pack(m.seq, m.ts, len(subj), len(m.hdr), len(m.data)))
             msgs.write(subj)
             msgs.write(m.hdr)

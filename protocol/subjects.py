@@ -79,3 +79,14 @@ def first_token(s: bytes) -> bytes:
     """The subject's first token (the whole subject if it has no dot)."""
     i = s.find(b".")
     return s if i < 0 else s[:i]
+
+
+def subject_text(raw: bytes) -> str:
+    """A subject from the wire as text, byte for byte: subjects are bytes, and bytes that are
+    not UTF-8 survive the round trip (surrogateescape) instead of failing to decode."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def subject_bytes(text: str) -> bytes:
+    """The inverse of subject_text."""
+    return text.encode("utf-8", "surrogateescape")

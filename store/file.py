@@ -40,6 +40,7 @@ import time
 import zlib
 from bisect import bisect_right
 
+from ..protocol.subjects import subject_bytes, subject_text
 from .base import ConsumerState, ConsumerStore, StoreCorruption, StoredMsg, StreamLimits
 from .crypto import DecryptError, Sealer
 from .indexed import IndexedStore
@@ -145,7 +146,7 @@ class FileStore(IndexedStore):
     # ---- records -------------------------------------------------------------------------
 
     def _msg_record(self, seq, subject, hdr, data, ts, ttl) -> bytes:
-        sb = subject.encode()
+        sb = subject_bytes(subject)  # (a subject need not be UTF-8)
         body = BODY.pack(ts, ttl, len(sb), len(hdr)) + sb + hdr + data
         if self._sealer is None:
             return _record(T_MSG, seq, body)
@@ -164,7 +165,7 @@ class FileStore(IndexedStore):
             body = rec[PRE_LEN:-4]
         ts, ttl, sl, hl = BODY.unpack_from(body, 0)
         p = BODY.size
-        subject = bytes(body[p:p + sl]).decode()
+        subject = subject_text(bytes(body[p:p + sl]))
         hdr = bytes(body[p + sl:p + sl + hl])
         data = bytes(body[p + sl + hl:])
         return ts, ttl, subject, hdr, data

@@ -487,21 +487,11 @@ def test_consumer_requests(pair):
     finish(pair, run_api(pair, requests))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a consumer name longer than a file name (no length limit for `name`, as in the reference): "
-    "store/file.py FileConsumerStore.__init__ raises OSError ENAMETOOLONG from os.makedirs inside "
-    "Stream._m_consumer_create (actors/stream.py); the exception goes back to the API actor's ask, "
-    "which crashes; the reference answers 500/10012 `error creating store for consumer`"))
 def test_consumer_name_longer_than_a_file_name(pair):
     body = json.dumps({"stream_name": "S", "config": {"name": "x" * 300}}).encode()
     finish(pair, run_api(pair, [("$JS.API.CONSUMER.CREATE.S", body)]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "subjects that are not UTF-8: actors/internal.py InternalClient._ideliver decodes the subject "
-    "and reply of every delivery with bytes.decode() (UnicodeDecodeError), so such a request crashes "
-    "the API actor (a DIRECT.GET the Stream actor, restarted by its supervisor); the reference "
-    "answers them (10059 stream not found, 10056, 404 Message Not Found)"))
 def test_subjects_that_are_not_utf8(pair):
     diffs = run_api(pair, [(b"$JS.API.STREAM.INFO.\xff", b""), (b"$JS.API.DIRECT.GET.S.s.\xff", b"")])
     diffs += run_api(pair, [("$JS.API.STREAM.INFO.S", b"")], reply_tail=b".\xff")  # the reply subject

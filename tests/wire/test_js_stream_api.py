@@ -506,3 +506,23 @@ def test_msg_delete_errors_and_sealed(start_server, storage):
         S(delete, '{"seq":6}'),
         S("$JS.API.STREAM.INFO.X"),
     ])
+
+
+def test_a_subject_that_is_not_utf8_is_stored_and_read_back(start_server):
+    """Subjects are bytes: a publish to `d.<0xff>` is stored, MSG.GET shows it as JSON does
+    (U+FFFD) and DIRECT.GET gives back the very byte, as the reference."""
+    got = {}
+    for impl in ("reference", "actor"):
+        w = connect(js_server(start_server, impl), {"headers": True})
+        w.send(b"SUB _INBOX.t.* 1\r\n")
+        out = []
+        for subj, body in ((b"$JS.API.STREAM.CREATE.D", b'{"name":"D","subjects":["d.>"],"allow_direct":true}'),
+                           (b"d.\xff", b"x"), (b"$JS.API.STREAM.MSG.GET.D", b'{"seq":1}'),
+                           (b"$JS.API.DIRECT.GET.D", b'{"seq":1}')):
+            w.send(b"PUB %s _INBOX.t.1 %d\r\n%s\r\n" % (subj, len(body), body))
+            op = w.read_op(5)
+            out.append(masked((op.headers, op.payload)))
+        got[impl] = out[1:]
+        w.close()
+    assert got["actor"] == got["reference"]
+    assert b"Nats-Subject: d.\xff\r\n" in got["actor"][2][0]
