@@ -495,6 +495,7 @@ def test_msg_delete_errors_and_sealed(start_server, storage):
         S(delete, '{"seq":3}'),  # a gap inside
         S(delete, '{"seq":5}'),  # the last sequence, deleted
         S(delete, '{"seq":9}'),  # beyond the last
+        S(delete, '{"seq":0}'), S(delete, '{}'),
         S(delete, '{"seq":2,"no_erase":true}'), S(delete, '{"seq":2}'),
         S(delete, '{"seq":4}'), S(delete, '{"seq":4}'),  # the stream is empty now
         S("$JS.API.STREAM.INFO.X"),
