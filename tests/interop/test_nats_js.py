@@ -687,25 +687,28 @@ def test_js_publish(impl, start_server, tmp_path):
     assert scenario(start_server, impl, tmp_path, "js.mjs", "publish") == JS_PUBLISH
 
 
+# The durable pull consumer "worker" as both servers report its config.
+WORKER_CONFIG = {
+    "durable_name": "worker",
+    "name": "worker",
+    "deliver_policy": "all",
+    "ack_policy": "explicit",
+    "ack_wait": 30000000000,
+    "max_deliver": -1,
+    "replay_policy": "instant",
+    "max_waiting": 512,
+    "max_ack_pending": 1000,
+    "num_replicas": 0,
+    "metadata": METADATA,
+}
+
 # Without num_waiting after the consume() loop is left: test_js_pull_after_consume is about that.
 JS_PULL = {
     "add": {
         "type": "io.nats.jetstream.api.v1.consumer_create_response",
         "stream_name": "Q",
         "name": "worker",
-        "config": {
-            "durable_name": "worker",
-            "name": "worker",
-            "deliver_policy": "all",
-            "ack_policy": "explicit",
-            "ack_wait": 30000000000,
-            "max_deliver": -1,
-            "replay_policy": "instant",
-            "max_waiting": 512,
-            "max_ack_pending": 1000,
-            "num_replicas": 0,
-            "metadata": METADATA,
-        },
+        "config": WORKER_CONFIG,
         "delivered": {"consumer_seq": 0, "stream_seq": 0},
         "ack_floor": {"consumer_seq": 0, "stream_seq": 0},
         "num_ack_pending": 0,
@@ -738,19 +741,7 @@ JS_PULL = {
         "type": "io.nats.jetstream.api.v1.consumer_info_response",
         "stream_name": "Q",
         "name": "worker",
-        "config": {
-            "durable_name": "worker",
-            "name": "worker",
-            "deliver_policy": "all",
-            "ack_policy": "explicit",
-            "ack_wait": 30000000000,
-            "max_deliver": -1,
-            "replay_policy": "instant",
-            "max_waiting": 512,
-            "max_ack_pending": 1000,
-            "num_replicas": 0,
-            "metadata": METADATA,
-        },
+        "config": WORKER_CONFIG,
         "delivered": {"consumer_seq": 10, "stream_seq": 10},
         "ack_floor": {"consumer_seq": 10, "stream_seq": 10},
         "num_ack_pending": 0,
